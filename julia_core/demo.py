@@ -1,0 +1,235 @@
+"""A synthetic stand-in for the competition data, in the same Kaggle layout.
+
+Each image is a character as a street-view crop looks: a font the machine has (always Pillow's
+built-in scalable font too), sign-like or random colours on a gradient, pieces of the
+neighbouring letters at the edges, rotation, shear and scale, camera blur and sensor noise,
+and an original size and aspect ratio drawn from a wide range. Like the real files, originals
+are PNG bytes behind `.Bmp` names, the 20x20 copies are BMP, and a few images are grey.
+The same seed on the same machine (same fonts) gives the same bytes.
+"""
+import glob
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .dataset import ANSWERS_FILE, LABELS_FILE
+from .errors import DataError
+from .label_file import write_labels
+from .labels import CLASSES
+
+BUILTIN_FONT = "pillow-builtin"
+FONT_PATTERNS = ("/usr/share/fonts/**/*.ttf", "/usr/share/fonts/**/*.otf",
+                 "/Library/Fonts/*.ttf", "/System/Library/Fonts/**/*.ttf", "C:/Windows/Fonts/*.ttf")
+CANVAS_HEIGHT = 96      # drawn large, then shrunk to the original size: soft edges like a camera's
+GREY_FRACTION = 0.01    # the real set has a few 8-bit grey files among the RGB ones
+SIGN_COLOURS = [        # (text, background) pairs seen on shop fronts and street signs
+    ((255, 255, 255), (20, 60, 150)), ((255, 255, 255), (0, 110, 60)), ((255, 255, 255), (190, 20, 30)),
+    ((20, 20, 20), (240, 200, 20)), ((20, 20, 20), (235, 235, 225)), ((200, 30, 30), (245, 245, 240)),
+    ((250, 250, 250), (30, 30, 30)), ((30, 40, 120), (230, 230, 230)),
+]
+
+
+@dataclass
+class DemoSummary:
+    root: Path
+    train_count: int
+    test_count: int
+    fonts: list[str]
+
+
+def available_fonts() -> list[str]:
+    """Pillow's built-in font first, then every TrueType/OpenType file that draws Latin letters."""
+    paths = sorted({path for pattern in FONT_PATTERNS for path in glob.glob(pattern, recursive=True)})
+    return [BUILTIN_FONT] + [path for path in paths if _draws_latin(path)]
+
+
+def _draws_latin(path: str) -> bool:
+    # Symbol and CJK-only fonts draw the same "missing glyph" box for every letter.
+    try:
+        font = ImageFont.truetype(path, 32)
+    except OSError:
+        return False
+    masks = []
+    for char in "aQ7":
+        mask = Image.new("L", (48, 48), 0)
+        ImageDraw.Draw(mask).text((24, 24), char, fill=255, font=font, anchor="mm")
+        masks.append(mask.tobytes())
+    return all(any(mask) for mask in masks) and len(set(masks)) == 3
+
+
+_thread_fonts = threading.local()  # FreeType faces are not safe to share between threads
+
+
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    cache = _thread_fonts.__dict__.setdefault("fonts", {})
+    if (name, size) not in cache:
+        cache[name, size] = ImageFont.load_default(size) if name == BUILTIN_FONT else ImageFont.truetype(name, size)
+    return cache[name, size]
+
+
+def render_character(char: str, rng: np.random.Generator, fonts: list[str]) -> Image.Image:
+    """One street-view-like crop of `char`, cut close around it as the real crops are (RGB)."""
+    mask = _glyph_mask(char, rng, fonts)
+    height = int(round(np.exp(rng.uniform(np.log(14), np.log(150)))))
+    width = max(4, int(round(height * mask.width / mask.height * rng.uniform(0.85, 1.15))))
+    text_colour, background = _colours(rng, mask.size)
+    coverage = (np.asarray(mask, dtype=np.float32) / 255.0)[..., None]
+    pixels = background * (1.0 - coverage) + text_colour * coverage
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 3.0)))
+    image = image.resize((width, height), Image.Resampling.BICUBIC)
+    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, rng.uniform(1.0, 9.0), (height, width, 1))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def _colours(rng: np.random.Generator, canvas: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A text colour and a background gradient (H, W, 3) that differ enough to read."""
+    if rng.random() < 0.4:
+        text, back = (np.array(c, dtype=np.float32) for c in SIGN_COLOURS[rng.integers(len(SIGN_COLOURS))])
+        text = text + rng.normal(0, 15, 3)
+        back = back + rng.normal(0, 20, 3)
+        if rng.random() < 0.3:
+            text, back = back, text
+    else:
+        while True:
+            text, back = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+            if abs(_luminance(text) - _luminance(back)) > 50:
+                break
+    # Street photos are duller than paint swatches: pull both towards their grey.
+    keep = rng.uniform(0.25, 1.0)
+    text = _luminance(text) + keep * (text - _luminance(text))
+    back = _luminance(back) + keep * (back - _luminance(back))
+    width, height = canvas
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramp = (np.cos(angle) * (xs / width - 0.5) + np.sin(angle) * (ys / height - 0.5))[..., None]
+    gradient = back + ramp * rng.normal(0, 45, 3)
+    return text.astype(np.float32), gradient.astype(np.float32)
+
+
+def _luminance(rgb: np.ndarray) -> float:
+    return float(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+
+
+def _glyph_mask(char: str, rng: np.random.Generator, fonts: list[str]) -> Image.Image:
+    """Coverage (mode L) of the character on a canvas cut close around it, with whatever of
+    its neighbours and of a sign's border line falls inside."""
+    name = fonts[rng.integers(len(fonts))]
+    stroke = int(rng.integers(0, 3))
+    probe = _font(name, 100).getbbox(char, anchor="mm", stroke_width=stroke)
+    margin_h, margin_w = rng.uniform(1.05, 1.35), rng.uniform(1.05, 1.45)
+    font = _font(name, max(8, int(100 * CANVAS_HEIGHT / (max(probe[3] - probe[1], 1) * margin_h))))
+    left, top, right, bottom = font.getbbox(char, anchor="mm", stroke_width=stroke)
+    width = max(int((right - left) * margin_w), CANVAS_HEIGHT // 3)
+    canvas = Image.new("L", (width, CANVAS_HEIGHT), 0)
+    draw = ImageDraw.Draw(canvas)
+    # Place the glyph's own box (not the font's line box) at the centre, give or take a little.
+    anchor = (width / 2 - (left + right) / 2 + rng.normal(0, width * 0.03),
+              CANVAS_HEIGHT / 2 - (top + bottom) / 2 + rng.normal(0, CANVAS_HEIGHT * 0.03))
+    draw.text(anchor, char, fill=255, font=font, anchor="mm", stroke_width=stroke, stroke_fill=255)
+    half = font.getlength(char) / 2
+    for side in (-1, 1):  # real crops cut into the neighbouring letters at the edges
+        if rng.random() < 0.5:
+            neighbour = CLASSES[rng.integers(len(CLASSES))]
+            gap = half + font.getlength(neighbour) / 2 + rng.uniform(0.03, 0.2) * font.size
+            draw.text((anchor[0] + side * gap, anchor[1]), neighbour, fill=255, font=font,
+                      anchor="mm", stroke_width=stroke, stroke_fill=255)
+    if rng.random() < 0.1:
+        y = rng.choice([rng.uniform(0, 0.06), rng.uniform(0.94, 1.0)]) * CANVAS_HEIGHT
+        draw.line([(0, y), (width, y)], fill=255, width=int(rng.integers(2, 6)))
+    return _distort(canvas, rng)
+
+
+def _distort(mask: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Rotate, shear and scale about the centre, as a sign seen at an angle."""
+    angle = np.deg2rad(rng.normal(0, 6))
+    shear = rng.normal(0, 0.12)
+    scale = rng.uniform(0.85, 1.15)
+    forward = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ \
+        np.array([[1.0, shear], [0.0, 1.0]]) * scale
+    inverse = np.linalg.inv(forward)
+    cx, cy = mask.width / 2, mask.height / 2
+    offset = np.array([cx, cy]) - inverse @ np.array([cx, cy])
+    coefficients = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
+    return mask.transform(mask.size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR)
+
+
+# -- the data set --------------------------------------------------------------------------
+def _write_image(root: Path, split: str, image_id: int, char: str, seed: int, fonts: list[str]) -> None:
+    rng = np.random.default_rng([seed, image_id])
+    original = render_character(char, rng, fonts)
+    if rng.random() < GREY_FRACTION:
+        original = original.convert("L")
+    resized = original.resize((20, 20), Image.Resampling.BICUBIC)
+    original.save(root / split / f"{image_id}.Bmp", format="PNG")  # PNG bytes, .Bmp name: as Kaggle
+    resized.save(root / f"{split}Resized" / f"{image_id}.Bmp", format="BMP")
+
+
+def _write_chunk(jobs: list[tuple[str, int, str]], root: str, seed: int) -> int:
+    fonts = _machine_fonts()
+    for split, image_id, char in jobs:
+        _write_image(Path(root), split, image_id, char, seed, fonts)
+    return len(jobs)
+
+
+@lru_cache(maxsize=1)
+def _machine_fonts() -> list[str]:
+    return available_fonts()
+
+
+def _assign_classes(per_class: int, rng: np.random.Generator) -> list[str]:
+    chars = [char for char in CLASSES for _ in range(per_class)]
+    return [chars[i] for i in rng.permutation(len(chars))]
+
+
+def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20, seed: int = 0,
+                  force: bool = False, workers: int | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> DemoSummary:
+    """Write the set into `out` (built in a temporary sibling folder, then renamed into place)."""
+    out = Path(out)
+    if train_per_class < 1 or test_per_class < 0:
+        raise DataError("demo needs at least 1 train image per class and 0 or more test images per class")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise DataError(f"{out}: folder exists and is not empty (use --force to replace it)")
+    rng = np.random.default_rng(seed)
+    train = _assign_classes(train_per_class, rng)
+    test = _assign_classes(test_per_class, rng)
+    labels = {image_id: char for image_id, char in enumerate(train, start=1)}
+    answers = {image_id: char for image_id, char in enumerate(test, start=len(train) + 1)}
+    jobs = [("train", i, c) for i, c in labels.items()] + [("test", i, c) for i, c in answers.items()]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for folder in ("train", "trainResized", "test", "testResized"):
+            (staging / folder).mkdir()
+        _render_all(jobs, staging, seed, workers, progress)
+        write_labels(staging / LABELS_FILE, labels)
+        write_labels(staging / ANSWERS_FILE, answers)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return DemoSummary(out, len(labels), len(answers), _machine_fonts())
+
+
+def _render_all(jobs, staging: Path, seed: int, workers: int | None, progress) -> None:
+    # Threads, not processes: Pillow and numpy release the GIL for the heavy parts (about 1.9x
+    # on 2 cores), and a process pool would re-run Streamlit's __main__ script in each child.
+    chunks = [jobs[start:start + 64] for start in range(0, len(jobs), 64)]
+    done = 0
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        for count in pool.map(lambda chunk: _write_chunk(chunk, str(staging), seed), chunks):
+            done += count
+            if progress:
+                progress(done, len(jobs))

@@ -1,0 +1,22 @@
+"""A stratified, seeded train/validation split: every class keeps its share on both sides."""
+import numpy as np
+
+from .errors import DataError
+
+
+def stratified_split(labels, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val), each sorted. A class with at least two images keeps one on each side."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"validation fraction must be at least 0 and below 1, got {val_fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(len(members) * val_fraction))
+        if val_fraction > 0 and len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        val.extend(members[:count].tolist())
+    is_val = np.zeros(len(labels), dtype=bool)
+    is_val[val] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
