@@ -45,6 +45,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="'resized' (Kaggle's 20x20 copies) or 'original' (default: resized when present)")
     resize.add_argument("--keep-aspect", action="store_true", help="pad to a square instead of stretching")
     resize.add_argument("--split", choices=SPLITS + ("all",), default="all")
+    resize.add_argument("--skip-bad", action="store_true",
+                        help="leave out images that cannot be decoded, and list them (default: stop at the first)")
     resize.add_argument("--export", action="store_true", help="also write <split>Resized_<size>/<ID>.Bmp folders")
     resize.add_argument("--out", type=Path, default=None, help="where the exported folders go (default: the data set)")
     resize.set_defaults(run=run_resize)
@@ -76,19 +78,24 @@ def run_info(args) -> int:
 
 
 def run_resize(args) -> int:
-    from .export import export_resized
+    from .export import export_folder_name, write_bmp_folder
     dataset = KaggleDataset(_data_dir(args))
     mode = "L" if args.mode == "grey" else "RGB"
     splits = [s for s in SPLITS if dataset.sources(s)] if args.split == "all" else [args.split]
     for split in splits:
+        source = args.source or dataset.default_source(split)
         started = time.perf_counter()
+        loaded = dataset.load(split, source, args.size, mode, args.keep_aspect, skip_bad=args.skip_bad)
+        print(f"{split}: {len(loaded)} images as {tuple(loaded.images.shape)} "
+              f"in {time.perf_counter() - started:.2f} s (cached)")
+        if loaded.skipped:
+            print(f"{split}: skipped {len(loaded.skipped)} images that cannot be decoded:")
+            for _, reason in loaded.skipped:
+                print(f"  {reason}")
         if args.export:
-            where = export_resized(dataset, split, args.size, mode, args.source, args.keep_aspect, args.out)
-            print(f"{split}: wrote {len(dataset.ids(split))} images to {where}")
-        else:
-            loaded = dataset.load(split, args.source, args.size, mode, args.keep_aspect)
-            print(f"{split}: {len(loaded)} images as {tuple(loaded.images.shape)} "
-                  f"in {time.perf_counter() - started:.2f} s (cached)")
+            name = export_folder_name(split, args.size, mode, source, args.keep_aspect)
+            folder = write_bmp_folder(loaded, (args.out or dataset.root) / name)
+            print(f"{split}: wrote {len(loaded)} images to {folder}")
     return 0
 
 

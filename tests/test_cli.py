@@ -83,6 +83,15 @@ def test_resize_fills_the_cache_then_exports(tmp_path, capsys, isolated_cache):
     assert sorted(p.name for p in (out / "testResized_48_from_original_pad").iterdir()) == ["101.Bmp", "102.Bmp"]
 
 
+def test_resize_skip_bad_lists_what_it_left_out(tmp_path, capsys):
+    root = make_set(tmp_path / "set")
+    (root / "trainResized/2.Bmp").write_bytes(b"")
+    assert main(["resize", "--data", str(root), "--split", "train"]) == 2
+    assert main(["resize", "--data", str(root), "--split", "train", "--skip-bad"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 5 images" in out and "skipped 1 images" in out and "2.Bmp: file is empty" in out
+
+
 def test_resize_bad_size_is_one_line(tmp_path):
     result = run_cli("resize", "--data", make_set(tmp_path / "set"), "--size", "3")
     assert result.returncode == 2 and "image size must be between 4 and 512 px, got 3" in result.stderr

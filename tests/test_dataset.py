@@ -7,7 +7,7 @@ from conftest import make_set, write_image
 import julia_core.dataset as dataset_module
 from julia_core.dataset import KaggleDataset
 from julia_core.errors import DataError
-from julia_core.export import export_resized
+from julia_core.export import export_folder_name, write_bmp_folder
 from julia_core.split import stratified_split
 
 
@@ -222,9 +222,10 @@ def test_progress_is_reported(tmp_path):
 
 
 def test_export_writes_bmp_folders(tmp_path):
-    dataset = KaggleDataset(make_set(tmp_path / "set"))
-    folder = export_resized(dataset, "train", 32, out_dir=tmp_path / "out")
+    loaded = KaggleDataset(make_set(tmp_path / "set")).load("train", size=32)
+    folder = write_bmp_folder(loaded, tmp_path / "out" / export_folder_name("train", 32, "L", "resized", False))
     assert folder.name == "trainResized_32"
+    assert export_folder_name("test", 64, "RGB", "original", True) == "testResized_64_rgb_from_original_pad"
     files = sorted(folder.iterdir())
     assert len(files) == 6 and files[0].read_bytes()[:2] == b"BM"
     from PIL import Image
