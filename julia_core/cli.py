@@ -3,6 +3,7 @@
 Bad input exits 2 with one line on stderr ("error: <culprit>: <what is wrong>"), never a traceback.
 """
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,59 @@ def get_args_parser() -> argparse.ArgumentParser:
     resize.add_argument("--export", action="store_true", help="also write <split>Resized_<size>/<ID>.Bmp folders")
     resize.add_argument("--out", type=Path, default=None, help="where the exported folders go (default: the data set)")
     resize.set_defaults(run=run_resize)
+
+    add_train_parser(commands)
+
+    runs = commands.add_parser("runs", help="list the runs: state, epoch, best validation accuracy")
+    runs.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    runs.set_defaults(run=run_runs)
+
+    stop = commands.add_parser("stop", help="stop a running run (it saves last.pt) or cancel a queued one")
+    stop.add_argument("run_ref", metavar="RUN", help="run directory, its name, or a unique part of it")
+    stop.add_argument("--runs", type=Path, default=None)
+    stop.set_defaults(run=run_stop)
+
+    predict = commands.add_parser("predict", help="write a Kaggle submission from one run or an ensemble")
+    predict.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN",
+                         help="a run (repeat for an ensemble: mean of the class probabilities)")
+    predict.add_argument("--data", type=Path, default=None)
+    predict.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    predict.add_argument("--tta", action="store_true", help="average over small zooms and shifts too")
+    predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    predict.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
+    predict.add_argument("--runs", type=Path, default=None)
+    predict.set_defaults(run=run_predict)
     return parser
+
+
+def add_train_parser(commands) -> None:
+    """Every TrainConfig field becomes an option; unset options keep the preset's value."""
+    from .config import PRESETS, TrainConfig
+    train = commands.add_parser("train", help="train a model into a new run directory")
+    train.add_argument("--preset", choices=list(PRESETS), default=None,
+                       help="seed (the original recipe), fast (minutes on a CPU), best (highest accuracy)")
+    train.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    train.add_argument("--detach", action="store_true", help="start in the background (queued if busy) and return")
+    train.add_argument("--resume", metavar="RUN", default=None, help="continue a stopped or failed run from last.pt")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # the launcher's child
+    train.add_argument("--resume-in-place", action="store_true", help=argparse.SUPPRESS)
+    helps = {"data": "data set folder (default: $JULIA_DATA or the demo set)", "mode": "grey or rgb",
+             "augment": "augmentation strength 0..1", "gpus": "DDP over N GPUs through torchrun (CPU: N gloo processes)",
+             "amp": "bf16 autocast on CUDA", "compile": "torch.compile the model",
+             "name": "run name: letters, digits, '.', '_', '-'"}
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("preset",):
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if field.type is bool or isinstance(field.default, bool):
+            train.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=helps.get(field.name))
+        elif field.name == "mode":
+            train.add_argument(flag, choices=("grey", "rgb"), default=None, help=helps["mode"])
+        else:
+            kind = type(field.default) if field.default != "" else str
+            train.add_argument(flag, type=kind, default=None, help=helps.get(field.name))
+    train.set_defaults(run=run_train)
 
 
 def _data_dir(args) -> Path:
@@ -96,6 +149,92 @@ def run_resize(args) -> int:
             name = export_folder_name(split, args.size, mode, source, args.keep_aspect)
             folder = write_bmp_folder(loaded, (args.out or dataset.root) / name)
             print(f"{split}: wrote {len(loaded)} images to {folder}")
+    return 0
+
+
+def _runs_dir(args) -> Path:
+    return args.runs or settings.runs_dir()
+
+
+def run_train(args) -> int:
+    from . import runs
+    from .config import TrainConfig, make_config
+    runs_root = _runs_dir(args)
+    if args.run_dir:
+        return _train_in(args.run_dir, args.resume_in_place, not args.no_progress, console=False)
+    if args.resume:
+        run_dir = runs.resolve_run(runs_root, args.resume)
+        if args.detach:
+            runs.resume(run_dir, runs_root)
+            print(run_dir)
+            return 0
+        runs.check_resumable(run_dir)
+        code = _train_in(run_dir, True, not args.no_progress, console=True)
+    else:
+        names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
+        overrides = {name: getattr(args, name) for name in names}
+        if overrides["mode"]:
+            overrides["mode"] = "L" if overrides["mode"] == "grey" else "RGB"
+        overrides["data"] = str(overrides["data"] or settings.data_dir())
+        config = make_config(args.preset, **overrides)
+        if args.detach:
+            print(runs.launch(config, runs_root))
+            return 0
+        run_dir = runs.prepare_run(config, runs_root)
+        code = _train_in(run_dir, False, not args.no_progress, console=True)
+    print(run_dir)
+    return code
+
+
+def _train_in(run_dir: Path, resume: bool, show_progress: bool, console: bool) -> int:
+    """Train in this process, or under torchrun for --gpus N; then start whatever is queued."""
+    import os
+    import subprocess
+    from . import rundir, runs, train
+    run_dir = Path(run_dir)
+    gpus = rundir.read_json(run_dir / rundir.CONFIG).get("gpus", 1)
+    if gpus > 1 and "WORLD_SIZE" not in os.environ:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+                   "-m", "julia_core", "train", "--run-dir", str(run_dir), "--no-progress"]
+        code = subprocess.call(command + (["--resume-in-place"] if resume else []))
+        if runs.refresh(run_dir).get("state") == "running":  # the workers died without a word
+            rundir.update_status(run_dir, state="failed", error=f"torchrun exited with code {code}",
+                                 ended=rundir.now(), log_tail=rundir.log_tail(run_dir))
+    else:
+        code = train.run(run_dir, resume, show_progress, console)
+    if "WORLD_SIZE" not in os.environ:
+        runs.schedule(run_dir.parent)
+    return code
+
+
+def run_runs(args) -> int:
+    from . import runs
+    rows = runs.run_table(runs.list_runs(_runs_dir(args)))
+    if not rows:
+        print(f"no runs in {_runs_dir(args)}")
+        return 0
+    columns = ["run", "state", "model", "epoch", "best val acc", "img/s", "device", "error"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+    return 0
+
+
+def run_stop(args) -> int:
+    from . import runs
+    run_dir = runs.resolve_run(_runs_dir(args), args.run_ref)
+    print(f"{run_dir.name}: {runs.stop(run_dir)}")
+    return 0
+
+
+def run_predict(args) -> int:
+    from . import runs
+    from .predict import write_prediction
+    run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
+    out = write_prediction(run_dirs, _data_dir(args), args.out, args.tta, args.device, args.checkpoint)
+    rows = sum(1 for _ in open(out)) - 1
+    print(f"wrote {out} ({rows} rows) from {len(run_dirs)} run(s){' with TTA' if args.tta else ''}")
     return 0
 
 

@@ -1,0 +1,60 @@
+"""Predict the test split from one run or the mean probabilities of several; write a submission."""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import rundir
+from .config import TrainConfig
+from .dataset import KaggleDataset
+from .errors import DataError
+from .inference import predict_probabilities
+from .models import build_model
+from .submission import validate_submission, write_submission
+
+
+def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best") -> tuple[torch.nn.Module, TrainConfig]:
+    run_dir = Path(run_dir)
+    config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
+    path = run_dir / (rundir.BEST if checkpoint == "best" else rundir.LAST)
+    state = rundir.load_checkpoint(path, map_location=device)
+    model = build_model(config.model, 1 if config.mode == "L" else 3).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), config
+
+
+def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device: str = "auto",
+                 checkpoint: str = "best", progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """(test IDs, mean class probabilities (N, 62)) over the runs, each with its own preprocessing."""
+    from .train import select_device
+    if not run_dirs:
+        raise DataError("predict needs at least one run")
+    dataset = KaggleDataset(data_dir)
+    if not dataset.test_ids:
+        raise DataError(f"{dataset.root}: no test images to predict (expected testResized/ or test/)")
+    target = select_device(device)
+    total = None
+    for index, run_dir in enumerate(run_dirs):
+        model, config = load_run_model(run_dir, target, checkpoint)
+        source = config.source if config.source in dataset.sources("test") else dataset.default_source("test")
+        test = dataset.load("test", source, config.image_size, config.mode, config.keep_aspect)
+        step = None
+        if progress:
+            def step(done, count, index=index):
+                progress(index * count + done, len(run_dirs) * count)
+        probs = predict_probabilities(model, torch.from_numpy(test.images).to(target), config.normalize,
+                                      config.eval_batch_size, config.amp, False, tta, step).numpy()
+        total = probs if total is None else total + probs
+        ids = test.ids
+    return ids, total / len(run_dirs)
+
+
+def write_prediction(run_dirs: list[Path], data_dir: Path, out: Path, tta: bool = False,
+                     device: str = "auto", checkpoint: str = "best", progress=None) -> Path:
+    """The Kaggle submission file, validated after writing."""
+    ids, probs = predict_test(run_dirs, data_dir, tta, device, checkpoint, progress)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_submission(out, ids, probs.argmax(1))
+    validate_submission(out, ids)
+    return out

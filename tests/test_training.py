@@ -1,0 +1,285 @@
+"""The training engine end to end on the small demo set (CPU)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+from julia_core import rundir, runs
+from julia_core.config import ConfigError, make_config
+from julia_core.events import read_scalars
+from julia_core.labels import CLASSES
+from julia_core.submission import score, validate_submission
+
+QUICK = dict(model="charnet", image_size=20, batch_size=32, eval_batch_size=256, epochs=1, augment=0.5)
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "julia_core", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_state(run_dir, states, timeout=120):
+    assert rundir.wait_for(lambda: runs.refresh(run_dir).get("state") in states, timeout, 0.2), \
+        f"{run_dir.name} stayed {runs.refresh(run_dir).get('state')}: {rundir.log_tail(run_dir)}"
+    return runs.refresh(run_dir)
+
+
+@pytest.fixture(scope="module")
+def finished_run(small_demo, tmp_path_factory):
+    """One epoch through the CLI, in the foreground, as a user runs it."""
+    runs_root = tmp_path_factory.mktemp("runs")
+    result = cli("train", "--data", small_demo, "--runs", runs_root, "--preset", "fast", "--model", "charnet",
+                 "--image-size", 20, "--batch-size", 32, "--epochs", 1, "--name", "one-epoch", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = runs_root / result.stdout.strip().splitlines()[-1].rsplit("/", 1)[-1]
+    assert result.stdout.strip().splitlines()[-1] == str(run_dir)  # the last line is the run directory
+    return run_dir
+
+
+def test_one_epoch_run_writes_the_whole_contract(finished_run, small_demo):
+    status = rundir.read_status(finished_run)
+    assert status["state"] == "finished" and status["epoch"] == 1 and status["epochs"] == 1
+    assert status["device"].startswith("CPU") and status["error"] is None
+    assert 0 <= status["best_val_acc"] <= 1 and status["ended"]
+    config = json.loads((finished_run / "config.json").read_text())
+    assert config["model"] == "charnet" and config["preset"] == "fast" and config["data"] == str(small_demo.resolve())
+    assert finished_run.name.endswith("-one-epoch") and finished_run.name[:8].isdigit()
+    assert "epoch 1/1" in (finished_run / "train.log").read_text()
+    assert (finished_run / "summary.csv").read_text().startswith("epoch,step,train_loss")
+
+
+def test_scalars_read_back_with_event_accumulator(finished_run):
+    scalars = read_scalars(finished_run)
+    for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "lr", "throughput/images_per_second",
+                "time/epoch_seconds", "train/loss_step", "hparams/best_val_acc"):
+        assert tag in scalars, tag
+    assert scalars["val/acc"][0][0] == 1 and 0 <= scalars["val/acc"][0][1] <= 1
+
+
+def test_checkpoints_load_with_weights_only(finished_run):
+    for name in ("last.pt", "best.pt"):
+        checkpoint = torch.load(finished_run / "checkpoints" / name, weights_only=True)
+        assert {"model", "optimizer", "scheduler", "epoch", "step", "config"} <= set(checkpoint)
+        assert checkpoint["epoch"] == 1 and checkpoint["config"]["model"] == "charnet"
+    assert not list((finished_run / "checkpoints").glob("*.tmp"))
+
+
+def test_val_predictions_shapes(finished_run):
+    with np.load(finished_run / "val_predictions.npz") as stored:
+        ids, labels, probs = stored["ids"], stored["labels"], stored["probs"]
+    assert ids.shape == (62,) and labels.shape == (62,) and probs.shape == (62, 62)
+    assert np.allclose(probs.sum(1), 1, atol=1e-4) and sorted(labels.tolist()) == list(range(62))
+
+
+def test_run_writes_a_valid_submission(finished_run, small_demo):
+    from julia_core.dataset import KaggleDataset
+    dataset = KaggleDataset(small_demo)
+    rows = validate_submission(finished_run / "submission.csv", dataset.test_ids)
+    assert len(rows) == 62 and set(rows.values()) <= set(CLASSES)
+
+
+def test_predict_one_run_and_an_ensemble_with_tta(finished_run, small_demo, tmp_path):
+    out = tmp_path / "single.csv"
+    result = cli("predict", "--run", finished_run, "--data", small_demo, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and out.read_bytes().startswith(b"ID,Class\r\n")
+    ensemble = tmp_path / "ensemble.csv"
+    result = cli("predict", "--run", finished_run, "--run", finished_run, "--data", small_demo,
+                 "--out", ensemble, "--tta", "--runs", finished_run.parent)
+    assert result.returncode == 0, result.stderr
+    from julia_core.dataset import KaggleDataset
+    dataset = KaggleDataset(small_demo)
+    rows = validate_submission(ensemble, dataset.test_ids)
+    assert 0 <= score(rows, dataset.answer_key()) <= 1
+
+
+def test_predict_unknown_run_is_one_line(small_demo, tmp_path):
+    result = cli("predict", "--run", "nope", "--runs", tmp_path, "--data", small_demo, "--out", tmp_path / "x.csv")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no run matches 'nope'" in result.stderr
+
+
+def test_runs_table_lists_the_run(finished_run):
+    result = cli("runs", "--runs", finished_run.parent)
+    assert result.returncode == 0 and finished_run.name in result.stdout and "finished" in result.stdout
+
+
+def test_seed_resnet18_parameter_count():
+    from julia_core.models import build_model, count_parameters
+    model = build_model("seed_resnet18", 1)
+    assert count_parameters(model) == 11_199_486
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and model.fc.out_features == 62
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 62)
+
+
+@pytest.mark.parametrize("name,size", [("charnet", 32), ("charnet_wide", 48), ("charnet", 28)])
+def test_task_models_shapes(name, size):
+    from julia_core.models import build_model
+    for channels in (1, 3):
+        assert build_model(name, channels)(torch.zeros(2, channels, size, size)).shape == (2, 62)
+
+
+def test_pretrained_offline_is_a_clear_message_at_once(monkeypatch, tmp_path):
+    from julia_core.errors import JuliaError
+    from julia_core.models import build_model
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(JuliaError, match="not in the local torch hub cache"):
+        build_model("resnet18_imagenet", 1)
+    assert time.monotonic() - started < 5
+
+
+def test_pretrained_from_the_local_cache(monkeypatch, tmp_path):
+    import torchvision
+    from julia_core.models import RESNET18_IMAGENET_FILE, build_model
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "checkpoints" / RESNET18_IMAGENET_FILE)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert build_model("resnet18_imagenet", 1)(torch.zeros(1, 1, 32, 32)).shape == (1, 62)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"epochs": -1}, "epochs must be between 1 and 10000, got -1"),
+    ({"batch_size": 0}, "batch size must be between 1 and 65536, got 0"),
+    ({"image_size": 3}, "image size must be between 8 and 256 px, got 3"),
+    ({"model": "vgg99"}, "unknown model 'vgg99'"),
+    ({"lr": 0.0}, "learning rate must be above 0"),
+    ({"val_fraction": 1.0}, "validation fraction must be above 0 and below 1"),
+    ({"name": "../escape"}, "run name '../escape' may hold only letters"),
+    ({"name": "a/b"}, "run name 'a/b' may hold only letters"),
+    ({"optimizer": "lion"}, "optimizer must be one of adamw, sgd"),
+])
+def test_nonsense_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_config("fast", **options)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset 'turbo'"):
+        make_config("turbo")
+
+
+def test_seed_preset_is_the_original_recipe():
+    config = make_config("seed")
+    assert (config.model, config.image_size, config.mode, config.source, config.batch_size, config.val_fraction) == \
+        ("seed_resnet18", 28, "L", "resized", 8, 0.2)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--epochs", "0"], "epochs must be between 1 and 10000, got 0"),
+    (["--name", "../../etc"], "run name '../../etc' may hold only"),
+    (["--model", "nope"], "unknown model 'nope'"),
+])
+def test_train_cli_rejects_bad_options_in_one_line(small_demo, tmp_path, args, message):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_bad_data_is_refused_before_a_run_exists(tmp_path):
+    result = cli("train", "--data", tmp_path / "missing", "--runs", tmp_path / "runs", "--detach")
+    assert result.returncode == 2 and "missing: no such folder" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_asked_for_on_a_cpu_machine(small_demo, tmp_path):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--device", "cuda")
+    assert result.returncode == 2 and "no usable CUDA GPU" in result.stderr
+
+
+def test_two_launches_in_one_second_get_two_directories(tmp_path):
+    first, second = rundir.create_run_dir(tmp_path, "same"), rundir.create_run_dir(tmp_path, "same")
+    assert first != second and first.is_dir() and second.is_dir()
+
+
+def test_stop_then_resume_continues_from_last_pt(small_demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("JULIA_MAX_RUNS", "1")
+    config = make_config("fast", data=str(small_demo), name="stoppable", **{**QUICK, "epochs": 40})
+    run_dir = runs.launch(config, tmp_path)
+    assert rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 2, 120, 0.2), \
+        rundir.log_tail(run_dir)
+    runs.stop(run_dir)
+    status = wait_state(run_dir, ("stopped",))
+    stopped_at = torch.load(run_dir / rundir.LAST, weights_only=True)
+    assert stopped_at["step"] >= 2 * 3 and status["epoch"] < 40
+    runs.resume(run_dir)
+    status = wait_state(run_dir, ("finished",), timeout=240)
+    final = torch.load(run_dir / rundir.LAST, weights_only=True)
+    assert status["epoch"] == 40 and final["epoch"] == 40 and final["step"] == 40 * 3
+    log = (run_dir / rundir.LOG).read_text()
+    assert "stopped at epoch" in log or "stopped:" in log
+    assert f"resumed from checkpoints/last.pt: epoch {stopped_at['epoch']}" in log
+    steps = [step for step, _ in read_scalars(run_dir)["train/loss_step"]]
+    assert steps == sorted(set(steps))  # no step logged twice across the resume
+
+
+def test_kill_9_is_noticed_and_resume_recovers(small_demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("JULIA_MAX_RUNS", "1")
+    config = make_config("fast", data=str(small_demo), name="killed", **{**QUICK, "epochs": 40})
+    run_dir = runs.launch(config, tmp_path)
+    assert rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 2, 120, 0.2)
+    os.killpg(rundir.read_status(run_dir)["pgid"], signal.SIGKILL)
+    status = wait_state(run_dir, ("failed",), timeout=30)
+    assert status["error"] == "process exited unexpectedly" and "epoch 2/40" in status["log_tail"]
+    assert torch.load(run_dir / rundir.LAST, weights_only=True)["epoch"] >= 2  # intact
+    runs.resume(run_dir)
+    assert wait_state(run_dir, ("finished",), timeout=240)["epoch"] == 40
+
+
+def test_dead_process_with_running_status_is_marked_failed(tmp_path):
+    run_dir = rundir.create_run_dir(tmp_path, "ghost")
+    rundir.write_json(run_dir / rundir.CONFIG, make_config("fast").to_dict())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    status = rundir.new_status("running", 5)
+    status.update(pid=dead.pid, pgid=dead.pid)
+    rundir.write_json(run_dir / rundir.STATUS, status)
+    (run_dir / rundir.LOG).write_text("line one\nepoch 1/5 ...\n")
+    [run] = runs.list_runs(tmp_path)
+    assert run.state == "failed" and run.status["error"] == "process exited unexpectedly"
+    assert "epoch 1/5" in run.status["log_tail"]
+
+
+def test_queue_starts_the_next_run_when_one_ends(small_demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("JULIA_MAX_RUNS", "1")
+    first = runs.launch(make_config("fast", data=str(small_demo), name="first", **{**QUICK, "epochs": 3}), tmp_path)
+    second = runs.launch(make_config("fast", data=str(small_demo), name="second", **QUICK), tmp_path)
+    assert rundir.read_status(second)["state"] == "queued"
+    wait_state(first, ("finished",))
+    assert wait_state(second, ("finished",))["epoch"] == 1
+
+
+def test_stop_cancels_a_queued_run(small_demo, tmp_path):
+    run_dir = runs.prepare_run(make_config("fast", data=str(small_demo), **QUICK), tmp_path)
+    assert "cancelled" in runs.stop(run_dir)
+    assert rundir.read_status(run_dir)["state"] == "stopped"
+
+
+def test_ddp_on_gloo_with_two_processes(small_demo, tmp_path):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
+                 "--image-size", 20, "--batch-size", 32, "--epochs", 2, "--gpus", 2, "--device", "cpu",
+                 "--name", "ddp", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / result.stdout.strip().splitlines()[-1].rsplit("/", 1)[-1]
+    status = rundir.read_status(run_dir)
+    assert status["state"] == "finished" and status["epoch"] == 2
+    assert "world 2" in (run_dir / rundir.LOG).read_text()
+    assert (run_dir / "submission.csv").exists()
+
+
+def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, path)
+    with pytest.raises(rundir.RunError, match="evil.pt: refused"):
+        rundir.load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
