@@ -49,6 +49,19 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
     return ids, total / len(run_dirs)
 
 
+def submission_path(runs_root: Path, runs: list, tta: bool) -> Path:
+    """runs/submissions/<YYYYmmdd-HHMMSS>-<run or ensemble-N>[-tta].csv: kept, never overwritten."""
+    from datetime import datetime
+    name = runs[0].name if len(runs) == 1 else f"ensemble-{len(runs)}"
+    folder = Path(runs_root) / "submissions"
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{name}{'-tta' if tta else ''}"
+    path, n = folder / f"{stem}.csv", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.csv"
+    return path
+
+
 def write_prediction(run_dirs: list[Path], data_dir: Path, out: Path, tta: bool = False,
                      device: str = "auto", checkpoint: str = "best", progress=None) -> Path:
     """The Kaggle submission file, validated after writing."""

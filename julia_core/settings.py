@@ -22,3 +22,32 @@ def cache_dir() -> Path:
         return Path(os.environ["JULIA_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "julia_core"
+
+
+def state_file() -> Path:
+    """JULIA_STATE, else ~/.config/julia_core/dashboard.json: the dashboard's remembered choices."""
+    if os.environ.get("JULIA_STATE"):
+        return Path(os.environ["JULIA_STATE"])
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "julia_core" / "dashboard.json"
+
+
+def load_state() -> dict:
+    import json
+    try:
+        value = json.loads(state_file().read_text())
+        return value if isinstance(value, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(**values) -> None:
+    """Merge values into the state file; a read-only home is not an error worth showing."""
+    import json
+    state = load_state()
+    state.update(values)
+    try:
+        state_file().parent.mkdir(parents=True, exist_ok=True)
+        state_file().write_text(json.dumps(state, indent=2))
+    except OSError:
+        pass

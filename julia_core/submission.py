@@ -5,7 +5,7 @@ import numpy as np
 
 from .errors import DataError
 from .label_file import read_labels, write_labels
-from .labels import class_name
+from .labels import CLASSES, class_name
 
 
 def write_submission(path: Path, ids, class_indices) -> Path:
@@ -30,3 +30,8 @@ def validate_submission(path: Path, expected_ids) -> dict[int, str]:
 def score(labels: dict[int, str], answers: dict[int, str]) -> float:
     """Accuracy against an answer key (the demo set's testAnswers.csv): Kaggle's metric."""
     return sum(labels.get(i) == name for i, name in answers.items()) / max(len(answers), 1)
+
+
+def class_order(name: str) -> int:
+    """Sort key for class names: a-z A-Z 0-9, as everywhere else."""
+    return CLASSES.index(name)

@@ -1,13 +1,45 @@
-"""Cached loaders and small widgets the dashboard pages share. The only module importing streamlit."""
+"""Cached loaders and small widgets the dashboard pages share. The only module importing streamlit.
+
+Pages call these and lay out what they return; every decision lives in the other modules."""
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from . import settings
-from .dataset import KaggleDataset
+from . import rundir, runs, settings
+from .dataset import KaggleDataset, LoadedImages
 from .errors import JuliaError
 from .summary import DatasetSummary, summarize
+
+
+# -- which data set and runs folder ------------------------------------------------------------
+def initial_data_dir() -> Path:
+    """JULIA_DATA when set at start, else the folder chosen last time, else the demo set."""
+    import os
+    if os.environ.get("JULIA_DATA"):
+        return Path(os.environ["JULIA_DATA"])
+    remembered = settings.load_state().get("data_dir")
+    return Path(remembered) if remembered else settings.DEMO_DIR
+
+
+def data_dir() -> Path:
+    if "data_dir" not in st.session_state:
+        st.session_state.data_dir = str(initial_data_dir())
+    return Path(st.session_state.data_dir)
+
+
+def runs_root() -> Path:
+    if "runs_dir" not in st.session_state:
+        st.session_state.runs_dir = str(settings.runs_dir())
+    return Path(st.session_state.runs_dir)
+
+
+def ensure_demo() -> None:
+    """First start with no data set configured: generate the demo set (about 10 s)."""
+    if data_dir() == settings.DEMO_DIR and not (settings.DEMO_DIR / "trainLabels.csv").exists():
+        from .demo import generate_demo
+        with st.spinner("First start: generating the demo data set ..."):
+            generate_demo(settings.DEMO_DIR, force=True)
 
 
 def folder_signature(root: Path) -> tuple:
@@ -18,43 +50,123 @@ def folder_signature(root: Path) -> tuple:
         return ()
 
 
-@st.cache_resource(show_spinner="Opening the data set ...")
+@st.cache_resource(show_spinner="Opening the data set ...", max_entries=8)
 def _open_dataset(root: str, signature: tuple) -> KaggleDataset:
     return KaggleDataset(root)
 
 
-@st.cache_data(show_spinner="Reading every image once ...")
+@st.cache_data(show_spinner="Reading every image once ...", max_entries=8)
 def _summary(root: str, signature: tuple) -> DatasetSummary:
     return summarize(_open_dataset(root, signature))
 
 
-def ensure_demo() -> None:
-    """First start with no data set configured: generate the demo set (about 10 s)."""
-    if settings.data_dir() == settings.DEMO_DIR and not (settings.DEMO_DIR / "trainLabels.csv").exists():
-        from .demo import generate_demo
-        with st.spinner("First start: generating the demo data set ..."):
-            generate_demo(settings.DEMO_DIR, force=True)
+@st.cache_resource(show_spinner="Resizing ...", max_entries=16)
+def _images(root: str, signature: tuple, split: str, source: str, size: int, mode: str) -> LoadedImages:
+    return _open_dataset(root, signature).load(split, source, size, mode)
 
 
-def current_dataset() -> tuple[KaggleDataset | None, DatasetSummary | None]:
-    """The configured data set and its summary, or (None, None) after showing the error."""
-    root = settings.data_dir()
+def open_dataset(root: Path | str | None = None, show_error: bool = True) -> KaggleDataset | None:
+    """The data set at root (default: the chosen one), or None after showing the error."""
+    root = Path(root) if root else data_dir()
     try:
-        signature = folder_signature(root)
-        return _open_dataset(str(root), signature), _summary(str(root), signature)
+        return _open_dataset(str(root), folder_signature(root))
+    except JuliaError as err:
+        if show_error:
+            st.error(str(err))
+        return None
+
+
+def dataset_summary(dataset: KaggleDataset) -> DatasetSummary | None:
+    try:
+        return _summary(str(dataset.root), folder_signature(dataset.root))
     except JuliaError as err:
         st.error(str(err))
-        return None, None
+        return None
 
 
-def class_count_frame(summary: DatasetSummary) -> pd.DataFrame:
-    return pd.DataFrame({"class": list(summary.class_counts), "images": list(summary.class_counts.values())})
+def images(dataset: KaggleDataset, split: str, source: str, size: int, mode: str) -> LoadedImages | None:
+    try:
+        return _images(str(dataset.root), folder_signature(dataset.root), split, source, size, mode)
+    except JuliaError as err:
+        st.error(str(err))
+        return None
 
 
-def folder_frame(summary: DatasetSummary) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "folder": f.folder, "images": f.count, "sizes": f.size_text(),
-        "modes": ", ".join(f"{m} {n}" for m, n in f.modes.most_common()),
-        "formats": ", ".join(f"{m} {n}" for m, n in f.formats.most_common()),
-        "ignored entries": len(f.ignored),
-    } for f in summary.folders])
+# -- the sidebar ---------------------------------------------------------------------------------
+@st.cache_resource
+def device_summary() -> str:
+    import torch
+    if torch.cuda.is_available():
+        names = [f"{torch.cuda.get_device_name(i)} ({torch.cuda.get_device_properties(i).total_memory / 2**30:.0f} GiB)"
+                 for i in range(torch.cuda.device_count())]
+        return "CUDA: " + ", ".join(names)
+    import os
+    return f"CPU only ({os.cpu_count()} cores)"
+
+
+def sidebar() -> None:
+    """Data set (demo or a folder, validated, remembered), runs folder, device, active runs."""
+    with st.sidebar:
+        current = data_dir()
+        is_demo = current == settings.DEMO_DIR
+        kind = st.radio("Data set", ["Demo set", "Folder"], index=0 if is_demo else 1, horizontal=True)
+        if kind == "Folder":
+            typed = st.text_input("Folder in the Kaggle layout", value="" if is_demo else str(current),
+                                  placeholder="/path/to/julia-kaggle")
+            chosen = Path(typed.strip()).expanduser() if typed.strip() else None
+        else:
+            chosen = settings.DEMO_DIR
+        if chosen is not None and chosen != current:
+            if open_dataset(chosen, show_error=False) is None:
+                open_dataset(chosen)  # shows why
+            else:
+                st.session_state.data_dir = str(chosen)
+                settings.save_state(data_dir=str(chosen))
+                st.rerun()
+        st.caption(f"Loaded: `{data_dir()}`")
+        st.caption(f"Runs folder: `{runs_root()}`")
+        st.caption(f"Device: {device_summary()}")
+        active = [r for r in runs.list_runs(runs_root()) if r.state in rundir.ACTIVE]
+        running = sum(r.state == "running" for r in active)
+        st.caption(f"Active runs: {running} running, {len(active) - running} queued")
+
+
+# -- runs ---------------------------------------------------------------------------------------
+def all_runs() -> list[runs.Run]:
+    return runs.list_runs(runs_root())
+
+
+@st.cache_resource(max_entries=200)
+def scalar_stream(run_dir: str):
+    """One incremental event reader per run, shared by every session and rerun."""
+    from .monitor import ScalarStream
+    return ScalarStream(Path(run_dir))
+
+
+def progress_text(status: dict) -> tuple[float, str]:
+    """A 0..1 fraction and 'epoch 3/15 · 2 min left · 1,200 img/s' for st.progress."""
+    total = status.get("total_steps") or 0
+    done = status.get("step") or 0
+    fraction = min(done / total, 1.0) if total else 0.0
+    parts = [f"epoch {status.get('epoch', 0)}/{status.get('epochs', '?')}"]
+    eta = status.get("eta_seconds")
+    if status.get("state") == "running" and isinstance(eta, (int, float)):
+        parts.append(f"{format_seconds(eta)} left")
+    if status.get("images_per_second"):
+        parts.append(f"{status['images_per_second']:,.0f} img/s")
+    if status.get("state") == "queued":
+        parts = ["queued"]
+    return fraction, " · ".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def run_frame(run_list: list[runs.Run]) -> pd.DataFrame:
+    return pd.DataFrame(runs.run_table(run_list))

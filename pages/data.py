@@ -1,20 +1,81 @@
-"""Data: which set is loaded and what it holds."""
+"""Data: what the set holds, samples of a label, one image by ID."""
 import plotly.express as px
 import streamlit as st
 
-from julia_core import settings
-from julia_core.ui import class_count_frame, current_dataset, folder_frame
+from julia_core import browse
+from julia_core.errors import JuliaError
+from julia_core.images import SIZES, open_image
+from julia_core.labels import CLASSES
+from julia_core.ui import data_dir, dataset_summary, images, open_dataset, sidebar
 
 st.title("Data")
-dataset, summary = current_dataset()
-if dataset is not None:
-    st.caption(f"Data set: `{settings.data_dir()}` · runs: `{settings.runs_dir()}`")
-    train, test, classes = st.columns(3)
-    train.metric("Labelled train images", summary.train_count)
-    test.metric("Test images", summary.test_count)
-    classes.metric("Classes present", f"{summary.classes_present} of {len(summary.class_counts)}")
-    figure = px.bar(class_count_frame(summary), x="class", y="images", title="Train images per class")
-    figure.update_xaxes(type="category", tickangle=0)
-    st.plotly_chart(figure, width="stretch")
-    st.subheader("Folders")
-    st.dataframe(folder_frame(summary), hide_index=True, width="stretch")
+sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
+dataset = open_dataset()
+summary = dataset_summary(dataset) if dataset else None
+if summary is None:
+    st.stop()
+
+st.caption(f"`{data_dir()}`")
+train, test, classes = st.columns(3)
+train.metric("Labelled train images", summary.train_count)
+test.metric("Test images", summary.test_count)
+classes.metric("Classes present", f"{summary.classes_present} of {len(summary.class_counts)}")
+
+view = st.radio("Histogram", ["All labelled images", "Train / validation split (4:1, seed 0)"], horizontal=True)
+if view.startswith("All"):
+    counts = browse.split_counts(dataset, 0.2, 0)
+    counts = counts.groupby("class", sort=False, as_index=False)["images"].sum()
+    figure = px.bar(counts, x="class", y="images", title="Labelled images per class")
+else:
+    figure = px.bar(browse.split_counts(dataset, 0.2, 0), x="class", y="images", color="part",
+                    title="Images per class on each side of the split")
+figure.update_xaxes(type="category", tickangle=0)
+st.plotly_chart(figure, width="stretch")
+
+st.subheader("Samples by label")
+left, middle, right, far = st.columns(4)
+label = left.selectbox("Label", list(CLASSES), index=CLASSES.index("A"))
+size = middle.selectbox("Size", SIZES, index=SIZES.index(28))
+mode = right.radio("Colour", ["L", "RGB"], format_func={"L": "grey", "RGB": "RGB"}.get, horizontal=True)
+source = far.radio("From", dataset.sources("train"), horizontal=True,
+                   format_func={"resized": "20x20 copies", "original": "originals"}.get)
+show_original = st.toggle("Show the original beside each resized image", value=False,
+                          disabled="original" not in dataset.sources("train"))
+ids = browse.ids_for_label(dataset, label)
+per_page = 24
+pages = max(1, -(-len(ids) // per_page))
+number = st.number_input(f"Page (of {pages}; {len(ids)} images labelled '{label}')", 1, pages, 1)
+shown, _ = browse.page(ids, number, per_page)
+loaded = images(dataset, "train", source, size, mode)
+if loaded is not None and shown:
+    rows = browse.rows_by_id(loaded)
+    columns = st.columns(8 if not show_original else 4)
+    for index, image_id in enumerate(shown):
+        with columns[index % len(columns)]:
+            if show_original:
+                pair = st.columns(2)
+                pair[0].image(loaded.images[rows[image_id]], caption=f"{image_id}", width="stretch")
+                pair[1].image(browse.original_image(dataset, "train", image_id), caption="original",
+                              width="stretch")
+            else:
+                st.image(loaded.images[rows[image_id]], caption=f"{image_id}", width="stretch")
+
+st.subheader("Look up an image by ID")
+wanted = st.number_input("ID", min_value=0, value=int(dataset.train_ids[0]), step=1)
+try:
+    found = browse.find_id(dataset, wanted)
+except JuliaError as err:
+    st.error(str(err))
+else:
+    label_text = found["label"] or (f"test (answer key: {found['answer']})" if found["answer"] else "test, unlabelled")
+    st.write(f"**{found['id']}** · {found['split']} · label **{label_text}**")
+    columns = st.columns(len(found["files"]) + 1)
+    for column, (source_name, path) in zip(columns, found["files"].items()):
+        column.image(open_image(path), caption=f"{source_name}: {path.name}", width=160)
+    resized = images(dataset, found["split"], dataset.default_source(found["split"]), size, mode)
+    if resized is not None:
+        columns[-1].image(resized.images[browse.rows_by_id(resized)[found["id"]]],
+                          caption=f"as the model sees it: {size}x{size}", width=160)
+
+st.subheader("Folders: sizes and modes, train beside test")
+st.dataframe(browse.folder_frame(summary), hide_index=True, width="stretch")

@@ -50,3 +50,24 @@ def make_set(root: Path, labels: dict[int, str] | None = None, test_ids=(101, 10
 def small_demo(tmp_path_factory) -> Path:
     """3 train + 1 test image per class: quick to make, every class present."""
     return generate_demo(tmp_path_factory.mktemp("demo") / "small", 3, 1, seed=0, workers=1).root
+
+
+@pytest.fixture(scope="session")
+def demo_run(small_demo, tmp_path_factory):
+    """A finished one-epoch run on the small demo set: (runs folder, run directory)."""
+    from julia_core import runs, train
+    from julia_core.config import make_config
+    runs_root = tmp_path_factory.mktemp("runs")
+    config = make_config("fast", data=str(small_demo), image_size=20, batch_size=32, epochs=1, name="fixture")
+    run_dir = runs.prepare_run(config, runs_root)
+    assert train.run(run_dir, show_progress=False, console=False) == 0
+    return runs_root, run_dir
+
+
+@pytest.fixture
+def app_env(small_demo, demo_run, monkeypatch, tmp_path):
+    """Environment for AppTest: the small demo set, the runs folder with the fixture run."""
+    monkeypatch.setenv("JULIA_DATA", str(small_demo))
+    monkeypatch.setenv("JULIA_RUNS", str(demo_run[0]))
+    monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
+    return demo_run

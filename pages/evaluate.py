@@ -1,0 +1,73 @@
+"""Evaluate: a run's 62x62 confusion matrix, per-class scores, confused pairs and its mistakes."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from julia_core import browse, evaluation
+from julia_core.errors import JuliaError
+from julia_core.labels import CLASSES
+from julia_core.ui import all_runs, images, open_dataset, sidebar
+
+st.title("Evaluate")
+sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
+candidates = [run for run in all_runs() if (run.path / "val_predictions.npz").exists()]
+if not candidates:
+    st.info("No run has finished an epoch yet: its validation predictions appear here after one.")
+    st.stop()
+run = st.selectbox("Run", candidates, format_func=lambda r: f"{r.name} ({r.state})")
+try:
+    predictions = evaluation.load_val_predictions(run.path)
+except JuliaError as err:
+    st.error(str(err))
+    st.stop()
+
+matrix = evaluation.confusion_matrix(predictions.labels, predictions.predicted)
+st.caption(f"{len(predictions.labels)} validation images at epoch {predictions.epoch}: "
+           f"accuracy {predictions.accuracy:.4f}")
+left, right = st.columns(2)
+scale = left.radio("Cells", ["counts", "row-normalised"], horizontal=True)
+order_name = right.radio("Class order", ["a-z A-Z 0-9", "grouped by confusion"], horizontal=True)
+order = list(range(len(CLASSES))) if order_name.startswith("a-z") else evaluation.confusion_order(matrix)
+names = [CLASSES[i] for i in order]
+counts = matrix[np.ix_(order, order)]
+shown = counts if scale == "counts" else evaluation.row_normalised(counts)
+figure = go.Figure(go.Heatmap(
+    z=np.where(counts > 0, shown, np.nan), x=names, y=names, customdata=counts, colorscale="Blues",
+    hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata}<extra></extra>", hoverongaps=False))
+figure.update_layout(height=820, xaxis=dict(title="predicted", type="category", tickfont=dict(size=9)),
+                     yaxis=dict(title="true", type="category", autorange="reversed", tickfont=dict(size=9)),
+                     margin=dict(t=20))
+st.plotly_chart(figure, width="stretch")
+
+metrics, pairs = st.columns([3, 2])
+metrics.subheader("Per class")
+metrics.dataframe(evaluation.per_class_metrics(matrix), hide_index=True, height=360, width="stretch",
+                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")})
+pairs.subheader("Most confused pairs")
+pairs.dataframe(evaluation.most_confused_pairs(matrix), hide_index=True, height=360, width="stretch")
+
+st.subheader("Mistakes")
+wrong = evaluation.mistakes(predictions)
+if wrong.empty:
+    st.success("No validation image is misclassified.")
+    st.stop()
+sort, per_page_column, page_column = st.columns(3)
+by = sort.radio("Sort by", ["loss (most confidently wrong first)", "confidence", "true label"], horizontal=False)
+if by.startswith("confidence"):
+    wrong = wrong.sort_values("confidence", ascending=False)
+elif by.startswith("true"):
+    wrong = wrong.sort_values(["true", "loss"], ascending=[True, False])
+per_page = per_page_column.selectbox("Per page", [16, 32, 64], index=1)
+pages = max(1, -(-len(wrong) // per_page))
+number = page_column.number_input(f"Page (of {pages}; {len(wrong)} mistakes)", 1, pages, 1)
+dataset = open_dataset(run.config.get("data"))
+loaded = images(dataset, "train", run.config.get("source", "resized"), 48, "RGB") if dataset else None
+if loaded is not None:
+    rows = browse.rows_by_id(loaded)
+    shown = wrong.iloc[(number - 1) * per_page:number * per_page]
+    columns = st.columns(8)
+    for index, item in enumerate(shown.itertuples()):
+        columns[index % 8].image(loaded.images[rows[item.id]], width="stretch",
+                                 caption=f"{item.id}: {item.true}→{item.predicted} ({item.confidence:.0%})")
+with st.expander("All mistakes as a table"):
+    st.dataframe(wrong, hide_index=True, width="stretch")

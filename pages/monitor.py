@@ -1,0 +1,57 @@
+"""Monitor: overlay the curves of chosen runs, compare their settings, read their status and log."""
+import plotly.express as px
+import streamlit as st
+
+from julia_core import rundir
+from julia_core.monitor import comparison_table, curve_frame, default_selection
+from julia_core.ui import all_runs, progress_text, scalar_stream, sidebar
+
+st.title("Monitor")
+sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
+run_list = all_runs()
+if not run_list:
+    st.info("No runs yet: start one on the Train page.")
+    st.stop()
+by_name = {run.name: run for run in run_list}
+chosen = st.multiselect("Runs", list(by_name), default=default_selection(run_list))
+x_axis = st.radio("x axis", ["epoch", "step"], horizontal=True)
+smoothing = st.slider("Smoothing of the per-step loss (step axis)", 0.0, 0.99, 0.6,
+                      help="exponential moving average with debiasing, as TensorBoard's")
+live = any(by_name[name].state in ("running", "queued") for name in chosen)
+
+
+@st.fragment(run_every=2 if live else None)
+def curves() -> None:
+    """Re-reads only new events each time; runs every 2 s while a chosen run is active."""
+    fresh = {run.name: run for run in all_runs()}
+    present = [name for name in chosen if name in fresh]
+    for name in set(chosen) - set(present):
+        st.warning(f"{name}: its run directory is gone")
+    streams = {name: scalar_stream(str(fresh[name].path)).reload() for name in present}
+    per_epoch = {name: fresh[name].status.get("steps_per_epoch") for name in present}
+    left, right = st.columns(2)
+    for column, metric in ((left, "loss"), (right, "accuracy")):
+        frame = curve_frame(streams, metric, x_axis, smoothing, per_epoch)
+        if frame.empty:
+            column.caption(f"No {metric} points yet.")
+            continue
+        figure = px.line(frame, x="x", y="value", color="run", line_dash="series", title=metric,
+                         labels={"x": x_axis, "value": metric})
+        figure.update_layout(legend=dict(orientation="h", y=-0.25), margin=dict(t=40))
+        column.plotly_chart(figure, width="stretch", key=f"chart-{metric}")
+    for name in present:
+        run = fresh[name]
+        fraction, text = progress_text(run.status)
+        with st.expander(f"{name}: {run.state}", expanded=run.state in ("running", "failed")):
+            st.progress(fraction, text=text)
+            if run.status.get("error"):
+                st.error(run.status["error"])
+            st.code(rundir.log_tail(run.path, 15) or "(no log yet)", language=None)
+
+
+if chosen:
+    curves()
+st.subheader("Compare")
+st.dataframe(comparison_table([by_name[name] for name in (chosen or list(by_name))]), hide_index=True,
+             width="stretch", column_config={"best val acc": st.column_config.NumberColumn(format="%.4f"),
+                                             "val acc": st.column_config.NumberColumn(format="%.4f")})

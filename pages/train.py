@@ -1,0 +1,102 @@
+"""Train: a preset and every option, Start in the background, the queue with Stop and Resume."""
+import dataclasses
+
+import streamlit as st
+
+from julia_core import runs
+from julia_core.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, make_config
+from julia_core.errors import JuliaError
+from julia_core.images import SIZES
+from julia_core.models import MODELS
+from julia_core.ui import all_runs, data_dir, device_summary, progress_text, runs_root, sidebar
+
+st.title("Train")
+sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
+st.caption(f"Data set `{data_dir()}` · runs into `{runs_root()}` · {device_summary()}")
+
+preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("fast"),
+                      help="seed: the original recipe · fast: minutes on a CPU · best: highest accuracy")
+defaults = make_config(preset)
+
+
+def option_form(defaults: TrainConfig, key: str) -> dict:
+    """Every training option, starting from the preset's values; returns them as a dict."""
+    d = defaults
+    a, b, c = st.columns(3)
+    values = {
+        "model": a.selectbox("Model", list(MODELS), index=list(MODELS).index(d.model), key=f"{key}model",
+                             help="; ".join(f"{n}: {m.description}" for n, m in MODELS.items())),
+        "image_size": b.selectbox("Image size (px)", SIZES, index=SIZES.index(d.image_size), key=f"{key}size"),
+        "mode": c.radio("Colour", ["L", "RGB"], index=["L", "RGB"].index(d.mode), horizontal=True,
+                        format_func={"L": "grey", "RGB": "RGB"}.get, key=f"{key}mode"),
+        "source": a.radio("Source", ["resized", "original"], index=["resized", "original"].index(d.source),
+                          horizontal=True, key=f"{key}source",
+                          format_func={"resized": "20x20 copies", "original": "originals"}.get),
+        "keep_aspect": b.checkbox("Keep aspect ratio (pad)", d.keep_aspect, key=f"{key}aspect"),
+        "epochs": c.number_input("Epochs", 1, 10_000, d.epochs, key=f"{key}epochs"),
+        "batch_size": a.number_input("Batch size", 1, 65_536, d.batch_size, key=f"{key}batch"),
+        "optimizer": b.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(d.optimizer), key=f"{key}opt"),
+        "lr": c.number_input("Learning rate", 1e-6, 10.0, d.lr, format="%.5f", key=f"{key}lr"),
+        "schedule": a.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(d.schedule), key=f"{key}sched"),
+        "weight_decay": b.number_input("Weight decay", 0.0, 1.0, d.weight_decay, format="%.5f", key=f"{key}wd"),
+        "label_smoothing": c.number_input("Label smoothing", 0.0, 0.99, d.label_smoothing, key=f"{key}ls"),
+        "augment": a.slider("Augmentation strength", 0.0, 1.0, d.augment, key=f"{key}aug"),
+        "val_fraction": b.number_input("Validation fraction", 0.01, 0.99, d.val_fraction, key=f"{key}val"),
+        "seed": c.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
+        "device": a.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
+        "amp": b.checkbox("bf16 autocast (CUDA)", d.amp, key=f"{key}amp"),
+        "channels_last": c.checkbox("channels_last", d.channels_last, key=f"{key}cl"),
+        "compile": a.checkbox("torch.compile", d.compile, key=f"{key}compile"),
+        "gpus": b.number_input("GPUs (DDP)", 1, 64, d.gpus, key=f"{key}gpus"),
+        "name": c.text_input("Run name (optional)", "", key=f"{key}name", placeholder=runs.default_name(d)),
+    }
+    return values
+
+
+with st.form("train"):
+    values = option_form(defaults, key=f"{preset}-")
+    start = st.form_submit_button("Start", type="primary")
+if start:
+    try:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = make_config(preset, data=str(data_dir()), **{k: v for k, v in values.items() if k in fields})
+        run_dir = runs.launch(config, runs_root())
+        st.success(f"Started `{run_dir.name}` (see Monitor); queued if another run is going.")
+    except JuliaError as err:
+        st.error(str(err))
+
+
+@st.fragment(run_every=2 if any(r.state in ("queued", "running") for r in all_runs()) else None)
+def run_queue() -> None:
+    """Queued and running runs with progress and Stop; stopped and failed ones with Resume."""
+    run_list = all_runs()
+    active = [r for r in run_list if r.state in ("queued", "running")]
+    resumable = [r for r in run_list if r.state in ("stopped", "failed")][:10]
+    st.subheader(f"Active runs ({len(active)})")
+    if not active:
+        st.caption("Nothing running. Start a run above, or resume one below.")
+    for run in active:
+        name, bar, button = st.columns([3, 6, 1])
+        name.write(f"**{run.name}**  \n{run.state} · {run.config.get('model')} · {run.status.get('device') or ''}")
+        fraction, text = progress_text(run.status)
+        bar.progress(fraction, text=text)
+        if button.button("Stop", key=f"stop-{run.name}"):
+            try:
+                st.toast(runs.stop(run.path))
+            except JuliaError as err:
+                st.error(str(err))
+    if resumable:
+        st.subheader("Stopped and failed")
+        for run in resumable:
+            name, info, button = st.columns([3, 6, 1])
+            name.write(f"**{run.name}**  \n{run.state} at epoch {run.status.get('epoch', 0)}/{run.status.get('epochs')}")
+            info.caption(run.status.get("error") or "stopped by request")
+            if button.button("Resume", key=f"resume-{run.name}"):
+                try:
+                    runs.resume(run.path, runs_root())
+                    st.toast(f"{run.name} queued to resume")
+                except JuliaError as err:
+                    st.error(str(err))
+
+
+run_queue()

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from julia_core import runs
+from julia_core.monitor import ScalarStream, comparison_table, curve_frame, default_selection, smooth
+from julia_core.ui import format_seconds, progress_text
+
+
+def write_points(folder, start, stop, tag="train/loss_step"):
+    writer = SummaryWriter(str(folder))
+    for step in range(start, stop):
+        writer.add_scalar(tag, 1.0 / (step + 1), step)
+    writer.close()
+
+
+def test_stream_reads_only_new_points(tmp_path):
+    write_points(tmp_path, 0, 100)
+    stream = ScalarStream(tmp_path)
+    steps, values = stream.reload()["train/loss_step"]
+    assert len(steps) == 100 and steps[-1] == 99 and values[0] == 1.0
+    write_points(tmp_path, 100, 150)  # a second event file, as a resumed run writes
+    steps, _ = stream.reload()["train/loss_step"]
+    assert len(steps) == 150 and steps[-1] == 149
+
+
+def test_truncated_last_record_keeps_what_came_before(tmp_path):
+    write_points(tmp_path, 0, 50)
+    [events] = list(tmp_path.glob("events.out.tfevents.*"))
+    data = events.read_bytes()
+    events.write_bytes(data[:-7])  # half of the last record
+    steps, _ = ScalarStream(tmp_path).reload()["train/loss_step"]
+    assert 45 <= len(steps) <= 49 and list(steps) == list(range(len(steps)))
+
+
+def test_vanished_run_directory_keeps_its_points(tmp_path):
+    folder = tmp_path / "run"
+    write_points(folder, 0, 10)
+    stream = ScalarStream(folder)
+    assert len(stream.reload()["train/loss_step"][0]) == 10
+    import shutil
+    shutil.rmtree(folder)
+    assert len(stream.reload()["train/loss_step"][0]) == 10
+
+
+def test_smoothing_matches_tensorboard():
+    values = np.array([1.0, 0.0, 1.0, 0.0])
+    assert np.array_equal(smooth(values, 0.0), values)
+    smoothed = smooth(values, 0.5)
+    assert smoothed[0] == pytest.approx(1.0)  # debiased: the first point is itself
+    assert smoothed[1] == pytest.approx(0.25 / 0.75)  # (0.5 * 1 * 0.5 + 0.5 * 0) / (1 - 0.5 ** 2)
+
+
+def test_curve_frame_epoch_and_step_axes():
+    scalars = {"run-a": {"train/loss": (np.array([1, 2]), np.array([2.0, 1.0])),
+                         "val/loss": (np.array([1, 2]), np.array([2.5, 1.5])),
+                         "train/loss_step": (np.arange(20), np.linspace(3, 1, 20))}}
+    by_epoch = curve_frame(scalars, "loss", "epoch", 0.6, {"run-a": 10})
+    assert set(by_epoch["series"]) == {"train/loss", "val/loss"} and list(by_epoch["x"][:2]) == [1, 2]
+    assert list(by_epoch["value"][:2]) == [2.0, 1.0]  # per-epoch means are not smoothed
+    by_step = curve_frame(scalars, "loss", "step", 0.6, {"run-a": 10})
+    assert set(by_step["series"]) == {"train/loss", "val/loss", "train/loss_step"}
+    assert list(by_step[by_step["series"] == "val/loss"]["x"]) == [10, 20]
+    assert curve_frame(scalars, "accuracy", "epoch", 0, {}).empty
+
+
+def test_comparison_and_default_selection(demo_run):
+    runs_root, run_dir = demo_run
+    run_list = runs.list_runs(runs_root)
+    table = comparison_table(run_list)
+    assert {"run", "state", "best val acc", "model", "lr", "image_size"} <= set(table.columns)
+    assert run_dir.name in set(table["run"])
+    assert default_selection(run_list)[-1] == run_list[0].name
+    assert default_selection([]) == []
+
+
+def test_progress_text():
+    fraction, text = progress_text({"state": "running", "epoch": 3, "epochs": 15, "step": 30, "total_steps": 150,
+                                    "eta_seconds": 125, "images_per_second": 1234.5})
+    assert fraction == pytest.approx(0.2) and text == "epoch 3/15 · 2 min left · 1,234 img/s"
+    assert progress_text({"state": "queued", "epochs": 5}) == (0.0, "queued")
+    assert format_seconds(45) == "45 s" and format_seconds(7200) == "2.0 h"
