@@ -60,6 +60,17 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+MAX_POINTS = 1000  # per series, as TensorBoard serves: enough for a chart, light for the browser
+
+
+def downsample(x: np.ndarray, values: np.ndarray, limit: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Evenly spaced points, the first and the last always kept."""
+    if len(x) <= limit:
+        return x, values
+    keep = np.unique(np.linspace(0, len(x) - 1, limit).round().astype(int))
+    return x[keep], values[keep]
+
+
 def curve_frame(streams: dict[str, dict], metric: str, x_axis: str, smoothing: float,
                 steps_per_epoch: dict[str, int | None]) -> pd.DataFrame:
     """Long-format rows (run, series, x, value) for one metric ('loss' or 'accuracy').
@@ -82,12 +93,35 @@ def curve_frame(streams: dict[str, dict], metric: str, x_axis: str, smoothing: f
                 if not per_epoch:
                     continue
                 x = x * per_epoch
+            x, values = downsample(x, values)
             # Per-epoch figures are already means over an epoch; only the noisy per-step loss is smoothed.
             shown = smooth(values, smoothing) if tag == STEP_LOSS else values
             frames.append(pd.DataFrame({"run": run, "series": tag, "x": x, "value": shown}))
     if not frames:
         return pd.DataFrame(columns=["run", "series", "x", "value"])
     return pd.concat(frames, ignore_index=True)
+
+
+DASHES = {"train/loss": "solid", "train/acc": "solid", "val/loss": "dot", "val/acc": "dot", STEP_LOSS: "solid"}
+
+
+def curve_figure(frame: pd.DataFrame, metric: str, x_axis: str):
+    """One line per (run, series), a colour per run, dotted for validation. Plain graph
+    objects: plotly express takes ten times as long for 100 lines."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+    colours = {run: palette[i % len(palette)] for i, run in enumerate(dict.fromkeys(frame["run"]))}
+    figure = go.Figure()
+    for (run, series), part in frame.groupby(["run", "series"], sort=False):
+        figure.add_trace(go.Scatter(
+            x=part["x"].to_numpy(), y=part["value"].to_numpy(), name=f"{run} · {series}",
+            mode="lines" if series == STEP_LOSS else "lines+markers", marker=dict(size=5),
+            legendgroup=run, opacity=0.45 if series == STEP_LOSS else 1.0,
+            line=dict(color=colours[run], dash=DASHES.get(series, "solid"), width=1.5)))
+    figure.update_layout(title=metric, xaxis_title=x_axis, yaxis_title=metric, margin=dict(t=40),
+                         legend=dict(orientation="h", y=-0.25), height=420)
+    return figure
 
 
 HPARAM_COLUMNS = ["model", "preset", "image_size", "mode", "source", "epochs", "batch_size", "optimizer",

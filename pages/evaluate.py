@@ -11,6 +11,7 @@ from julia_core.ui import all_runs, images, open_dataset, sidebar
 st.title("Evaluate")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
 candidates = [run for run in all_runs() if (run.path / "val_predictions.npz").exists()]
+candidates.sort(key=lambda r: r.state != "finished")  # finished runs first, newest first within
 if not candidates:
     st.info("No run has finished an epoch yet: its validation predictions appear here after one.")
     st.stop()

@@ -1,9 +1,8 @@
 """Monitor: overlay the curves of chosen runs, compare their settings, read their status and log."""
-import plotly.express as px
 import streamlit as st
 
 from julia_core import rundir
-from julia_core.monitor import comparison_table, curve_frame, default_selection
+from julia_core.monitor import comparison_table, curve_figure, curve_frame, default_selection
 from julia_core.ui import all_runs, progress_text, scalar_stream, sidebar
 
 st.title("Monitor")
@@ -13,7 +12,8 @@ if not run_list:
     st.info("No runs yet: start one on the Train page.")
     st.stop()
 by_name = {run.name: run for run in run_list}
-chosen = st.multiselect("Runs", list(by_name), default=default_selection(run_list))
+linked = [name for name in st.query_params.get_all("run") if name in by_name]  # ?run=A&run=B
+chosen = st.multiselect("Runs", list(by_name), default=linked or default_selection(run_list))
 x_axis = st.radio("x axis", ["epoch", "step"], horizontal=True)
 smoothing = st.slider("Smoothing of the per-step loss (step axis)", 0.0, 0.99, 0.6,
                       help="exponential moving average with debiasing, as TensorBoard's")
@@ -35,10 +35,7 @@ def curves() -> None:
         if frame.empty:
             column.caption(f"No {metric} points yet.")
             continue
-        figure = px.line(frame, x="x", y="value", color="run", line_dash="series", title=metric,
-                         labels={"x": x_axis, "value": metric})
-        figure.update_layout(legend=dict(orientation="h", y=-0.25), margin=dict(t=40))
-        column.plotly_chart(figure, width="stretch", key=f"chart-{metric}")
+        column.plotly_chart(curve_figure(frame, metric, x_axis), width="stretch", key=f"chart-{metric}")
     for name in present:
         run = fresh[name]
         fraction, text = progress_text(run.status)

@@ -60,10 +60,15 @@ def test_sidebar_refuses_a_bad_folder(app_env, tmp_path):
     assert not app.exception and "nowhere: no such folder" in app.sidebar.error[0].value
 
 
-def test_sidebar_remembers_a_chosen_folder(app_env, tmp_path, monkeypatch):
+def test_sidebar_remembers_a_chosen_folder(app_env, small_demo, tmp_path, monkeypatch):
+    import json
+    import os
     other = make_set(tmp_path / "other")
     monkeypatch.delenv("JULIA_DATA")
+    with open(os.environ["JULIA_STATE"], "w") as state:  # as if chosen before; never the repo's demo set
+        json.dump({"data_dir": str(small_demo)}, state)
     app = open_page()
+    assert {m.label: m.value for m in app.metric}["Labelled train images"] == "186"
     app.sidebar.radio[0].set_value("Folder").run()
     app.sidebar.text_input[0].set_value(str(other)).run()
     assert not app.exception

@@ -80,3 +80,21 @@ def test_progress_text():
     assert fraction == pytest.approx(0.2) and text == "epoch 3/15 · 2 min left · 1,234 img/s"
     assert progress_text({"state": "queued", "epochs": 5}) == (0.0, "queued")
     assert format_seconds(45) == "45 s" and format_seconds(7200) == "2.0 h"
+
+
+def test_long_series_are_downsampled_for_the_chart():
+    from julia_core.monitor import MAX_POINTS, downsample
+    x, values = downsample(np.arange(10_000), np.arange(10_000.0))
+    assert len(x) == MAX_POINTS and x[0] == 0 and x[-1] == 9_999 and np.array_equal(x, values)
+    scalars = {"r": {"train/loss_step": (np.arange(10_000), np.ones(10_000))}}
+    assert len(curve_frame(scalars, "loss", "step", 0.6, {"r": 100})) == MAX_POINTS
+
+
+def test_curve_figure_one_line_per_run_and_series():
+    from julia_core.monitor import curve_figure
+    scalars = {name: {"train/loss": (np.array([1, 2]), np.array([2.0, 1.0])),
+                      "val/loss": (np.array([1, 2]), np.array([2.5, 1.5]))} for name in ("a", "b")}
+    figure = curve_figure(curve_frame(scalars, "loss", "epoch", 0.0, {}), "loss", "epoch")
+    assert len(figure.data) == 4
+    assert figure.data[0].line.color == figure.data[1].line.color != figure.data[2].line.color
+    assert {trace.line.dash for trace in figure.data} == {"solid", "dot"}

@@ -1,0 +1,126 @@
+"""Monitor page speed on a large logdir, beside TensorBoard's own server on the same folder.
+
+50 finished runs, each with 10,000 per-step loss points and 50 epochs of per-epoch scalars.
+Measured in one process, through Streamlit's AppTest (the page's own code and caches):
+the first render of Monitor (its default selection: running runs and the latest), a refresh,
+then all 50 runs selected (first load, then a refresh). Then `tensorboard --logdir` on the same
+folder: seconds until its scalars API lists all 50 runs, and until one run's curve is served.
+
+    python bench/monitor.py [--runs 50] [--points 10000]
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_runs(root: Path, count: int, points: int) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from julia_core import rundir
+    from julia_core.config import make_config
+    for index in range(count):
+        run_dir = root / f"20260101-{index:06d}-bench"
+        (run_dir / "checkpoints").mkdir(parents=True)
+        config = make_config("fast", data="/nonexistent", lr=1e-3 * (1 + index % 5), seed=index)
+        rundir.write_json(run_dir / rundir.CONFIG, config.to_dict())
+        status = rundir.new_status("finished", 50)
+        status.update(epoch=50, step=points, total_steps=points, steps_per_epoch=points // 50,
+                      best_val_acc=0.8 + index / 1000, val_acc=0.8, started="2026-01-01T00:00:00+00:00")
+        rundir.write_json(run_dir / rundir.STATUS, status)
+        writer = SummaryWriter(str(run_dir), max_queue=1000)
+        for step in range(points):
+            writer.add_scalar("train/loss_step", 4.0 / (1 + step / 500) + (step % 7) * 0.01, step)
+        for epoch in range(1, 51):
+            for tag in ("train/loss", "val/loss", "train/acc", "val/acc", "lr"):
+                writer.add_scalar(tag, 1.0 / epoch, epoch)
+        writer.close()
+
+
+def time_monitor(runs_root: Path, data: Path, count: int) -> dict:
+    from streamlit.testing.v1 import AppTest
+    os.environ.update(JULIA_RUNS=str(runs_root), JULIA_DATA=str(data), JULIA_STATE=str(runs_root / "state.json"))
+    app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=600).run()  # the Data page, imports
+    results = {}
+
+    def timed(label, action):
+        started = time.perf_counter()
+        action()
+        results[label] = time.perf_counter() - started
+        assert not app.exception, app.exception
+        print(f"{label}: {results[label]:.3f} s", file=sys.stderr)
+
+    timed("first render (default selection)", lambda: app.switch_page("pages/monitor.py").run())
+    timed("refresh (default selection)", lambda: app.run())
+    everything = app.multiselect[0].options
+    timed(f"select all {count} runs (first load of their events)", lambda: app.multiselect[0].set_value(everything).run())
+    timed(f"refresh ({count} runs selected)", lambda: app.run())
+    return results
+
+
+def time_tensorboard(runs_root: Path, count: int) -> dict:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(runs_root), "--port", str(port),
+                               "--host", "127.0.0.1", "--reload_interval", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    try:
+        base = f"http://127.0.0.1:{port}/data/plugin/scalars"
+        run = f"20260101-{count - 1:06d}-bench"
+        while time.perf_counter() - started < 600:
+            try:
+                tags = json.loads(urllib.request.urlopen(f"{base}/tags", timeout=5).read())
+                if "all runs listed" not in results and len(tags) >= count:
+                    results["all runs listed"] = time.perf_counter() - started
+                if "all runs listed" in results:
+                    t0 = time.perf_counter()
+                    data = json.loads(urllib.request.urlopen(f"{base}/scalars?run={run}&tag=train/loss_step", timeout=30).read())
+                    results["one run's curve served"] = time.perf_counter() - started
+                    results["curve request"] = time.perf_counter() - t0
+                    results["points served"] = len(data)
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--points", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "runs"
+        started = time.perf_counter()
+        make_runs(root, args.runs, args.points)
+        print(f"wrote {args.runs} runs x {args.points} points in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        from julia_core.demo import generate_demo
+        data = generate_demo(Path(folder) / "demo", 1, 1, workers=2).root
+        ours = time_monitor(root, data, args.runs)
+        theirs = time_tensorboard(root, args.runs)
+    print(f"| Monitor page ({args.runs} runs x {args.points:,} points) | seconds |\n|---|---|")
+    for label, seconds in ours.items():
+        print(f"| {label} | {seconds:.3f} |")
+    print(f"\n| tensorboard --logdir, same folder | |\n|---|---|")
+    for label, value in theirs.items():
+        print(f"| {label} | {value if isinstance(value, int) else f'{value:.2f} s'} |")
+
+
+if __name__ == "__main__":
+    main()
