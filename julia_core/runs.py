@@ -114,12 +114,12 @@ def prepare_run(config: TrainConfig, runs_root: Path) -> Path:
     from .dataset import KaggleDataset, folder_name
     from .train import select_device
     validate(config)
-    dataset = KaggleDataset(config.data)
+    dataset = KaggleDataset(Path(config.data).expanduser())
     if config.source not in dataset.sources("train"):
         raise RunError(f"{dataset.root}: has no {folder_name('train', config.source)}/ folder "
                        f"(source {config.source!r}); choose the other source")
     select_device(config.device)
-    config.data = str(Path(config.data).resolve())
+    config.data = settings.portable_path(config.data)  # no home path in shared artefacts
     run_dir = rundir.create_run_dir(runs_root, config.name or default_name(config))
     rundir.write_json(run_dir / rundir.CONFIG, config.to_dict())
     rundir.write_json(run_dir / rundir.STATUS, rundir.new_status("queued", config.epochs))

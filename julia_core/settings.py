@@ -6,6 +6,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
 
+def portable_path(path: Path | str) -> str:
+    """An absolute path with the home folder written as ~, for files others may read."""
+    path = Path(path).expanduser().resolve()
+    try:
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def data_dir() -> Path:
     """JULIA_DATA, else the demo set that `make run` generates."""
     return Path(os.environ.get("JULIA_DATA") or DEMO_DIR)

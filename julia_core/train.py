@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class Data:
 
 
 def load_data(config: TrainConfig, device: torch.device) -> Data:
-    dataset = KaggleDataset(config.data)
+    dataset = KaggleDataset(Path(config.data).expanduser())
     train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
     fit, val = stratified_split(train.labels, config.val_fraction, config.seed)
     images = torch.from_numpy(train.images).to(device)
@@ -134,11 +135,20 @@ class StopFlag:
     requested = False
 
     @classmethod
-    def install(cls) -> None:
+    def install(cls) -> dict:
+        """Install the handlers (main thread only); returns the previous ones to restore."""
+        cls.requested = False
+
         def handler(signum, frame):
             cls.requested = True
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore(previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -434,7 +444,7 @@ def run(run_dir: Path, resume: bool = False, show_progress: bool = True, console
         rundir.update_status(run_dir, state="running", pid=os.getpid(), pgid=os.getpgrp(),
                              host=socket.gethostname(), started=rundir.now(), ended=None, error=None,
                              resume=False)
-    StopFlag.install()
+    previous_handlers = StopFlag.install()
     try:
         state = fit(config, run_dir, resume, show_progress)
     except Exception as err:  # any failure becomes a readable state; the traceback goes to the log
@@ -444,9 +454,11 @@ def run(run_dir: Path, resume: bool = False, show_progress: bool = True, console
             rundir.update_status(run_dir, state="failed", error=message, ended=rundir.now(),
                                  log_tail=rundir.log_tail(run_dir))
         return 1
+    finally:
+        StopFlag.restore(previous_handlers)
     if main_process:
         rundir.update_status(run_dir, state=state, ended=rundir.now(), eta_seconds=0 if state == "finished" else None)
-        log.info("%s: %s", state, run_dir)
+        log.info("%s: %s", state, run_dir.name)
     return 0
 
 
@@ -457,5 +469,8 @@ def _failure_message(err: Exception) -> str:
         return "out of memory (host RAM): lower the image size or use the 20x20 copies"
     if isinstance(err, JuliaError):
         return str(err)
+    if isinstance(err, OSError) and err.strerror:  # a full disk, a vanished folder
+        where = f" {Path(err.filename).name}" if err.filename else ""
+        return f"could not write{where}: {err.strerror}"
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {first}"

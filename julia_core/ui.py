@@ -12,6 +12,11 @@ from .errors import JuliaError
 from .summary import DatasetSummary, summarize
 
 
+# Live pages rerun their fragment this often while a run is active: fresh enough for epochs of
+# seconds to minutes, and cheap enough that 20 open sessions leave the CPU to training.
+LIVE_SECONDS = 5
+
+
 # -- which data set and runs folder ------------------------------------------------------------
 def initial_data_dir() -> Path:
     """JULIA_DATA when set at start, else the folder chosen last time, else the demo set."""
@@ -67,7 +72,7 @@ def _images(root: str, signature: tuple, split: str, source: str, size: int, mod
 
 def open_dataset(root: Path | str | None = None, show_error: bool = True) -> KaggleDataset | None:
     """The data set at root (default: the chosen one), or None after showing the error."""
-    root = Path(root) if root else data_dir()
+    root = Path(root).expanduser() if root else data_dir()
     try:
         return _open_dataset(str(root), folder_signature(root))
     except JuliaError as err:

@@ -3,7 +3,7 @@ import streamlit as st
 
 from julia_core import rundir
 from julia_core.monitor import comparison_table, curve_figure, curve_frame, default_selection
-from julia_core.ui import all_runs, progress_text, scalar_stream, sidebar
+from julia_core.ui import LIVE_SECONDS, all_runs, progress_text, scalar_stream, sidebar
 
 st.title("Monitor")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
@@ -20,9 +20,9 @@ smoothing = st.slider("Smoothing of the per-step loss (step axis)", 0.0, 0.99, 0
 live = any(by_name[name].state in ("running", "queued") for name in chosen)
 
 
-@st.fragment(run_every=2 if live else None)
+@st.fragment(run_every=LIVE_SECONDS if live else None)
 def curves() -> None:
-    """Re-reads only new events each time; runs every 2 s while a chosen run is active."""
+    """Re-reads only new events each time; reruns every LIVE_SECONDS while a chosen run is active."""
     fresh = {run.name: run for run in all_runs()}
     present = [name for name in chosen if name in fresh]
     for name in set(chosen) - set(present):

@@ -8,7 +8,7 @@ from julia_core.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConf
 from julia_core.errors import JuliaError
 from julia_core.images import SIZES
 from julia_core.models import MODELS
-from julia_core.ui import all_runs, data_dir, device_summary, progress_text, runs_root, sidebar
+from julia_core.ui import LIVE_SECONDS, all_runs, data_dir, device_summary, progress_text, runs_root, sidebar
 
 st.title("Train")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
@@ -66,7 +66,7 @@ if start:
         st.error(str(err))
 
 
-@st.fragment(run_every=2 if any(r.state in ("queued", "running") for r in all_runs()) else None)
+@st.fragment(run_every=LIVE_SECONDS if any(r.state in ("queued", "running") for r in all_runs()) else None)
 def run_queue() -> None:
     """Queued and running runs with progress and Stop; stopped and failed ones with Resume."""
     run_list = all_runs()
