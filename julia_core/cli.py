@@ -63,6 +63,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     stop.add_argument("--runs", type=Path, default=None)
     stop.set_defaults(run=run_stop)
 
+    audit = commands.add_parser("audit", help="label audit: k-fold runs, then the labels they dispute most")
+    audit.add_argument("--data", type=Path, default=None)
+    audit.add_argument("--runs", type=Path, default=None)
+    audit.add_argument("--preset", default="fast", help="training preset for each fold (default: fast)")
+    audit.add_argument("--folds", type=int, default=5)
+    audit.add_argument("--epochs", type=int, default=None)
+    audit.add_argument("--report", metavar="GROUP", default=None,
+                       help="print the disputed labels of a finished audit (its group name) instead")
+    audit.add_argument("--top", type=int, default=30)
+    audit.set_defaults(run=run_audit)
+
     predict = commands.add_parser("predict", help="write a Kaggle submission from one run or an ensemble")
     predict.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN",
                          help="a run (repeat for an ensemble: mean of the class probabilities)")
@@ -225,6 +236,26 @@ def run_stop(args) -> int:
     from . import runs
     run_dir = runs.resolve_run(_runs_dir(args), args.run_ref)
     print(f"{run_dir.name}: {runs.stop(run_dir)}")
+    return 0
+
+
+def run_audit(args) -> int:
+    from . import audit, runs
+    from .config import make_config
+    runs_root = _runs_dir(args)
+    if args.report:
+        groups = audit.audit_groups(runs.list_runs(runs_root))
+        if args.report not in groups:
+            raise JuliaError(f"no audit named {args.report!r} in {runs_root} (have: {', '.join(groups) or 'none'})")
+        table = audit.disputed_labels(audit.out_of_fold(groups[args.report]), args.top)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        return 0
+    config = make_config(args.preset, data=str(_data_dir(args)), epochs=args.epochs)
+    run_dirs = audit.launch_audit(config, runs_root, args.folds)
+    print(f"queued {len(run_dirs)} fold runs of group {run_dirs[0].name.split('-fold')[0].split('-', 2)[-1]}; "
+          f"they run one after another. Then: python -m julia_core audit --report GROUP")
+    for run_dir in run_dirs:
+        print(run_dir)
     return 0
 
 

@@ -38,6 +38,9 @@ class TrainConfig:
     augment: float = 0.5            # 0 (none) .. 1 (strong): affine, colour, inversion, erasing
     normalize: str = "per_image"
     val_fraction: float = 0.2
+    folds: int = 0                  # >1: k-fold cross-validation, `fold` held out (val_fraction unused)
+    fold: int = 0
+    group: str = ""                 # runs that belong together, e.g. the folds of a label audit
     seed: int = 0
     device: str = "auto"
     amp: bool = True                # bf16 autocast, CUDA only
@@ -115,6 +118,9 @@ def validate(config: TrainConfig) -> None:
     need(0 <= config.augment <= 1, f"augmentation strength must be in [0, 1], got {config.augment}")
     need(config.normalize in NORMALIZATIONS, f"normalize must be one of {', '.join(NORMALIZATIONS)}")
     need(0 < config.val_fraction < 1, f"validation fraction must be above 0 and below 1, got {config.val_fraction}")
+    need(config.folds == 0 or 2 <= config.folds <= 20, f"folds must be 0 (no cross-validation) or 2 to 20, got {config.folds}")
+    need(config.folds == 0 or 0 <= config.fold < config.folds, f"fold must be in 0..{config.folds - 1}, got {config.fold}")
+    need(not config.group or bool(NAME_PATTERN.match(config.group)), f"group {config.group!r} may hold only letters, digits, '.', '_' and '-'")
     need(config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {config.device!r}")
     need(1 <= config.gpus <= 64, f"gpus must be between 1 and 64, got {config.gpus}")
     need(config.log_every >= 1, f"log every must be at least 1 step, got {config.log_every}")

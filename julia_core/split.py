@@ -20,3 +20,26 @@ def stratified_split(labels, val_fraction: float = 0.2, seed: int = 0) -> tuple[
     is_val = np.zeros(len(labels), dtype=bool)
     is_val[val] = True
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def stratified_folds(labels, folds: int, seed: int = 0) -> np.ndarray:
+    """A fold number 0..folds-1 for every image, each class dealt round-robin over the folds."""
+    if folds < 2:
+        raise DataError(f"cross-validation needs at least 2 folds, got {folds}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    assignment = np.zeros(len(labels), dtype=np.int64)
+    offset = 0
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        assignment[members] = (np.arange(len(members)) + offset) % folds
+        offset += len(members)  # rare classes do not all start in fold 0
+    return assignment
+
+
+def fold_split(labels, folds: int, fold: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) with fold `fold` held out."""
+    if not 0 <= fold < folds:
+        raise DataError(f"fold must be in 0..{folds - 1}, got {fold}")
+    assignment = stratified_folds(labels, folds, seed)
+    return np.flatnonzero(assignment != fold), np.flatnonzero(assignment == fold)

@@ -31,7 +31,7 @@ from .dataset import KaggleDataset
 from .errors import JuliaError
 from .inference import autocast, predict_probabilities
 from .models import build_model, count_parameters
-from .split import stratified_split
+from .split import fold_split, stratified_split
 from .submission import write_submission
 
 log = logging.getLogger("julia_core.train")
@@ -77,7 +77,10 @@ class Data:
 def load_data(config: TrainConfig, device: torch.device) -> Data:
     dataset = KaggleDataset(Path(config.data).expanduser())
     train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
-    fit, val = stratified_split(train.labels, config.val_fraction, config.seed)
+    if config.folds:
+        fit, val = fold_split(train.labels, config.folds, config.fold, config.seed)
+    else:
+        fit, val = stratified_split(train.labels, config.val_fraction, config.seed)
     images = torch.from_numpy(train.images).to(device)
     labels = torch.from_numpy(train.labels).to(device)
     test_x = test_ids = None

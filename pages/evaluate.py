@@ -3,10 +3,55 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from julia_core import browse, evaluation
+from julia_core import audit, browse, evaluation
+from julia_core.config import make_config
 from julia_core.errors import JuliaError
 from julia_core.labels import CLASSES
-from julia_core.ui import all_runs, images, open_dataset, sidebar
+from julia_core.ui import all_runs, data_dir, images, open_dataset, runs_root, sidebar
+
+
+def label_audit() -> None:
+    """The labels a cross-validated model disputes most, with their images."""
+    st.subheader("Label audit")
+    groups = audit.audit_groups(all_runs())
+    if st.button("Start a 5-fold audit (fast preset)", help="5 runs, one after another, each holding out a fold"):
+        try:
+            started = audit.launch_audit(make_config("fast", data=str(data_dir())), runs_root())
+            st.toast(f"queued {len(started)} fold runs")
+            st.rerun()
+        except JuliaError as err:
+            st.error(str(err))
+    if not groups:
+        st.caption("No audit yet. Each fold's model predicts the images it never saw; the labels it disputes "
+                   "most are listed here with their images.")
+        return
+    name = st.selectbox("Audit", list(groups))
+    members = groups[name]
+    done = sum(run.state == "finished" for run in members)
+    if done < len(members):
+        st.progress(done / len(members), text=f"{done} of {len(members)} folds finished")
+        return
+    try:
+        disputed = audit.disputed_labels(audit.out_of_fold(members), top=48)
+    except JuliaError as err:
+        st.error(str(err))
+        return
+    audited = open_dataset(members[0].config.get("data"))
+    shown = images(audited, "train", members[0].config.get("source", "resized"), 48, "RGB") if audited else None
+    if disputed.empty:
+        st.success("The cross-validated model agrees with every label.")
+        return
+    if shown is None:
+        return
+    rows = browse.rows_by_id(shown)
+    columns = st.columns(8)
+    for index, item in enumerate(disputed.to_dict("records")):
+        columns[index % 8].image(shown.images[rows[item["id"]]], width="stretch",
+                                 caption=f"{item['id']}: labelled {item['label']}, model {item['model says']} "
+                                         f"({item['p(model says)']:.0%})")
+    st.dataframe(disputed, hide_index=True, width="stretch")
+
+
 
 st.title("Evaluate")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
@@ -14,6 +59,7 @@ candidates = [run for run in all_runs() if (run.path / "val_predictions.npz").ex
 candidates.sort(key=lambda r: r.state != "finished")  # finished runs first, newest first within
 if not candidates:
     st.info("No run has finished an epoch yet: its validation predictions appear here after one.")
+    label_audit()
     st.stop()
 run = st.selectbox("Run", candidates, format_func=lambda r: f"{r.name} ({r.state})")
 try:
@@ -51,6 +97,7 @@ st.subheader("Mistakes")
 wrong = evaluation.mistakes(predictions)
 if wrong.empty:
     st.success("No validation image is misclassified.")
+    label_audit()
     st.stop()
 sort, per_page_column, page_column = st.columns(3)
 by = sort.radio("Sort by", ["loss (most confidently wrong first)", "confidence", "true label"], horizontal=False)
@@ -72,3 +119,6 @@ if loaded is not None:
                                  caption=f"{item.id}: {item.true}→{item.predicted} ({item.confidence:.0%})")
 with st.expander("All mistakes as a table"):
     st.dataframe(wrong, hide_index=True, width="stretch")
+
+
+label_audit()
