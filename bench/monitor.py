@@ -117,7 +117,7 @@ def main() -> None:
     print(f"| Monitor page ({args.runs} runs x {args.points:,} points) | seconds |\n|---|---|")
     for label, seconds in ours.items():
         print(f"| {label} | {seconds:.3f} |")
-    print(f"\n| tensorboard --logdir, same folder | |\n|---|---|")
+    print("\n| tensorboard --logdir, same folder | |\n|---|---|")
     for label, value in theirs.items():
         print(f"| {label} | {value if isinstance(value, int) else f'{value:.2f} s'} |")
 

@@ -88,7 +88,7 @@ def most_confused_pairs(matrix: np.ndarray, top: int = 15) -> pd.DataFrame:
             both = int(matrix[a, b] + matrix[b, a])
             if both:
                 rows.append({"pair": f"{CLASSES[a]} / {CLASSES[b]}", "total": both,
-                             f"true→predicted": f"{CLASSES[a]}→{CLASSES[b]}: {matrix[a, b]}, "
+                             "true→predicted": f"{CLASSES[a]}→{CLASSES[b]}: {matrix[a, b]}, "
                                                 f"{CLASSES[b]}→{CLASSES[a]}: {matrix[b, a]}"})
     frame = pd.DataFrame(rows, columns=["pair", "total", "true→predicted"])
     return frame.sort_values(["total", "pair"], ascending=[False, True]).head(top).reset_index(drop=True)

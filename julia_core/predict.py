@@ -38,10 +38,8 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
         model, config = load_run_model(run_dir, target, checkpoint)
         source = config.source if config.source in dataset.sources("test") else dataset.default_source("test")
         test = dataset.load("test", source, config.image_size, config.mode, config.keep_aspect)
-        step = None
-        if progress:
-            def step(done, count, index=index):
-                progress(index * count + done, len(run_dirs) * count)
+        step = (lambda done, count, index=index: progress(index * count + done, len(run_dirs) * count)) \
+            if progress else None  # one bar over all the runs
         probs = predict_probabilities(model, torch.from_numpy(test.images).to(target), config.normalize,
                                       config.eval_batch_size, config.amp, False, tta, step).numpy()
         total = probs if total is None else total + probs

@@ -30,8 +30,7 @@ from .errors import JuliaError
 CONFIG, STATUS, LOG, SUMMARY = "config.json", "status.json", "train.log", "summary.csv"
 LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
 VAL_PREDICTIONS, SUBMISSION = "val_predictions.npz", "submission.csv"
-STATES = ("queued", "running", "finished", "failed", "stopped")
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running")  # the other states: finished, failed, stopped
 CHECKPOINT_FORMAT = 1
 
 

@@ -3,7 +3,6 @@
 Pages call these and lay out what they return; every decision lives in the other modules."""
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from . import rundir, runs, settings
@@ -171,7 +170,3 @@ def format_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def run_frame(run_list: list[runs.Run]) -> pd.DataFrame:
-    return pd.DataFrame(runs.run_table(run_list))

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO_ROOT.parent / "shared" / "julia-kaggle"
 needs_real_data = pytest.mark.skipif(not (REAL_DATA / "trainLabels.csv").exists(),
                                      reason=f"real competition data not found at {REAL_DATA}")
+
+
+def run_cli(*args, timeout=300):
+    """The CLI as a user runs it: a separate process, so exit codes and stderr are real."""
+    return subprocess.run([sys.executable, "-m", "julia_core", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,12 @@
 """Label audit: k-fold runs whose out-of-fold predictions name the disputed labels."""
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_cli
 from streamlit.testing.v1 import AppTest
 
 from julia_core import audit, rundir, runs
 from julia_core.config import ConfigError, make_config
+from julia_core.dataset import KaggleDataset
 from julia_core.errors import DataError
 from julia_core.evaluation import ValPredictions
 from julia_core.labels import class_index
@@ -62,15 +63,12 @@ def test_an_audit_end_to_end(small_demo, tmp_path, monkeypatch):
         assert runs.refresh(run_dir)["state"] == "finished", rundir.log_tail(run_dir)
     [(group, members)] = audit.audit_groups(runs.list_runs(runs_root)).items()
     merged = audit.out_of_fold(members)
-    assert sorted(merged.ids.tolist()) == sorted(__import__("julia_core.dataset").dataset.KaggleDataset(small_demo).train_ids)
+    assert sorted(merged.ids.tolist()) == sorted(KaggleDataset(small_demo).train_ids)
     assert merged.probs.shape == (186, 62)
     table = audit.disputed_labels(merged, top=10)
     assert len(table) <= 10 and (table["label"] != table["model says"]).all()
 
-    import subprocess
-    import sys
-    report = subprocess.run([sys.executable, "-m", "julia_core", "audit", "--runs", str(runs_root), "--report", group],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    report = run_cli("audit", "--runs", runs_root, "--report", group, timeout=120)
     assert report.returncode == 0 and "model says" in report.stdout
 
     monkeypatch.setenv("JULIA_DATA", str(small_demo))

@@ -1,11 +1,8 @@
 """The bad-input catalogue: each case with the message it must give, in the CLI (exit 2, one
 line on stderr, no traceback) and in the dashboard (st.error, the page keeps working)."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, make_set, write_image
+from conftest import REPO_ROOT, make_set, run_cli, write_image
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -67,8 +64,7 @@ def test_the_catalogue_has_at_least_25_cases():
 @pytest.mark.parametrize("broken", DATA_CASES, ids=[c[0] for c in DATA_CASES], indirect=True)
 def test_cli(broken):
     root, message = broken
-    result = subprocess.run([sys.executable, "-m", "julia_core", "info", "--data", str(root)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli("info", "--data", root, timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert message in result.stderr
@@ -96,8 +92,7 @@ PATH_CASES = [
 @pytest.mark.parametrize("case", PATH_CASES, ids=[c[0] for c in PATH_CASES])
 def test_paths_in_cli_and_dashboard(case, tmp_path, monkeypatch):
     path, message = case[1](tmp_path), case[2]
-    result = subprocess.run([sys.executable, "-m", "julia_core", "info", "--data", str(path)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli("info", "--data", path, timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
     monkeypatch.setenv("JULIA_DATA", str(path))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "state.json"))
@@ -122,9 +117,7 @@ OPTION_CASES = [
 
 @pytest.mark.parametrize("case", OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
 def test_training_options_in_cli(case, small_demo, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "julia_core", "train", "--data", str(small_demo),
-                             "--runs", str(tmp_path / "runs"), *case[1]], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli("train", "--data", small_demo, "--runs", tmp_path / "runs", *case[1], timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert case[2] in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing written

@@ -1,16 +1,7 @@
-import subprocess
-import sys
-
 import pytest
-from conftest import REPO_ROOT, make_set
+from conftest import make_set, run_cli
 
 from julia_core.cli import main
-
-
-def run_cli(*args, env=None):
-    """The CLI as a user runs it: a separate process, so exit codes and stderr are real."""
-    return subprocess.run([sys.executable, "-m", "julia_core", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_help_lists_the_subcommands():

@@ -3,13 +3,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import run_cli as cli
 
 from julia_core import rundir, runs
 from julia_core.config import ConfigError, make_config
@@ -18,11 +17,6 @@ from julia_core.labels import CLASSES
 from julia_core.submission import score, validate_submission
 
 QUICK = dict(model="charnet", image_size=20, batch_size=32, eval_batch_size=256, epochs=1, augment=0.5)
-
-
-def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "julia_core", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def wait_state(run_dir, states, timeout=120):
