@@ -1,11 +1,11 @@
 """A folder of .npz files, one per name, valid only for the key it was written with."""
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,6 @@ class ArrayCache:
         """Write atomically (temporary file, then rename); a cache that cannot be written is skipped."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    np.savez(file, cache_key=np.array(key), **arrays)
-                os.replace(temporary, self.path(name))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path(name), lambda file: np.savez(file, cache_key=np.array(key), **arrays))
         except OSError as err:
             log.warning("could not write cache file %s: %s", self.path(name), err)

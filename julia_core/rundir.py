@@ -11,14 +11,14 @@
         submission.csv         ID,Class for the test split (finished runs with test images)
         train.log              the trainer's log
 
-Every file is written to a temporary name and renamed, so a reader never sees half a file.
+Every file is written to a temporary name and renamed (files.write_atomic), so a reader never
+sees half a file.
 See docs/RUN_FORMAT.md.
 """
 import json
 import os
 import pickle
 import socket
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from .errors import JuliaError
+from .files import write_atomic
 
 CONFIG, STATUS, LOG, SUMMARY = "config.json", "status.json", "train.log", "summary.csv"
 LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
@@ -42,23 +43,9 @@ def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, rename: all or nothing, never half a file."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, value: dict) -> None:
-    write_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+    data = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+    write_atomic(path, lambda file: file.write(data))
 
 
 def read_json(path: Path) -> dict:
@@ -123,15 +110,7 @@ def log_tail(run_dir: Path, lines: int = 20) -> str:
 # -- checkpoints ------------------------------------------------------------------------------
 def save_checkpoint(path: Path, checkpoint: dict) -> None:
     """torch.save to a temporary file, then rename: a failed write leaves the old file intact."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(checkpoint, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda file: torch.save(checkpoint, file))
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:

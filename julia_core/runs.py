@@ -3,6 +3,7 @@
 Nothing here is held in memory between calls: every answer is read from the run directories,
 so a dashboard restart loses nothing and any number of readers agree.
 """
+import dataclasses
 import fcntl
 import os
 import signal
@@ -119,7 +120,7 @@ def prepare_run(config: TrainConfig, runs_root: Path) -> Path:
         raise RunError(f"{dataset.root}: has no {folder_name('train', config.source)}/ folder "
                        f"(source {config.source!r}); choose the other source")
     select_device(config.device)
-    config.data = settings.portable_path(config.data)  # no home path in shared artefacts
+    config = dataclasses.replace(config, data=settings.portable_path(config.data))  # no home path shared
     run_dir = rundir.create_run_dir(runs_root, config.name or default_name(config))
     rundir.write_json(run_dir / rundir.CONFIG, config.to_dict())
     rundir.write_json(run_dir / rundir.STATUS, rundir.new_status("queued", config.epochs))

@@ -29,6 +29,7 @@ from .augment import augment, to_input
 from .config import ConfigError, TrainConfig
 from .dataset import KaggleDataset
 from .errors import JuliaError
+from .files import write_atomic
 from .inference import autocast, predict_probabilities
 from .models import build_model, count_parameters
 from .split import fold_split, stratified_split
@@ -379,11 +380,9 @@ def _write_hparams(writer, config: TrainConfig) -> None:
 
 
 def _write_val_predictions(run_dir: Path, data: Data, probs: torch.Tensor, epoch: int) -> None:
-    import io
-    buffer = io.BytesIO()
-    np.savez(buffer, ids=data.val_ids, labels=data.val_y.cpu().numpy(), probs=probs.numpy().astype(np.float32),
-             epoch=np.array(epoch))
-    rundir.write_atomic(run_dir / rundir.VAL_PREDICTIONS, buffer.getvalue())
+    arrays = dict(ids=data.val_ids, labels=data.val_y.cpu().numpy(), probs=probs.numpy().astype(np.float32),
+                  epoch=np.array(epoch))
+    write_atomic(run_dir / rundir.VAL_PREDICTIONS, lambda file: np.savez(file, **arrays))
 
 
 def _append_summary(run_dir: Path, epoch: int, step: int, figures: dict) -> None:

@@ -21,10 +21,9 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     rundir.save_checkpoint(path, {"model": {"w": torch.ones(3)}, "epoch": 1})
 
-    def full_disk(obj, target):
-        with open(target, "wb") as file:
-            file.write(b"half a checkpoint")
-        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    def full_disk(obj, file):
+        file.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device", "last.pt")
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(OSError):
         rundir.save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "epoch": 2})
