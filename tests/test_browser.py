@@ -99,7 +99,9 @@ def open_page(driver, url, path, title):
 def set_number(driver, label, value):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    field = driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]')
+    # The title arrives before the rest of the page; wait for the field itself.
+    field = wait_until(lambda: driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]'), 60,
+                       f"the {label} field")
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(str(value), Keys.TAB)
 
