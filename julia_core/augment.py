@@ -69,6 +69,27 @@ def _random_erase(x: torch.Tensor, probability: float, fill: float) -> torch.Ten
     return x.masked_fill((inside & chosen).unsqueeze(1), fill)
 
 
+def mix_batch(x: torch.Tensor, y: torch.Tensor, mixup: float, cutmix: float):
+    """Mixup or CutMix over the batch paired with itself reversed-shuffled; returns the images,
+    the second labels and the weight of the first. Both off: (x, y, 1.0)."""
+    choices = [kind for kind, alpha in (("mixup", mixup), ("cutmix", cutmix)) if alpha > 0]
+    if not choices:
+        return x, y, 1.0
+    kind = choices[int(torch.randint(len(choices), ()))]
+    alpha = mixup if kind == "mixup" else cutmix
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    partner = torch.randperm(x.shape[0], device=x.device)
+    if kind == "mixup":
+        return lam * x + (1 - lam) * x[partner], y[partner], lam
+    height, width = x.shape[-2:]
+    cut = math.sqrt(1 - lam)
+    h, w = int(height * cut), int(width * cut)
+    top, left = int(torch.randint(height - h + 1, ())), int(torch.randint(width - w + 1, ()))
+    x = x.clone()
+    x[..., top:top + h, left:left + w] = x[partner][..., top:top + h, left:left + w]
+    return x, y[partner], 1 - h * w / (height * width)  # the weight the pasted area really left
+
+
 def tta_views(x: torch.Tensor) -> list[torch.Tensor]:
     """Deterministic test-time views: the image, and small zooms and shifts of it."""
     views = [x]

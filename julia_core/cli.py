@@ -84,6 +84,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
     predict.add_argument("--runs", type=Path, default=None)
     predict.set_defaults(run=run_predict)
+
+    score = commands.add_parser("score", help="validation accuracy of a run or an ensemble, with or without TTA")
+    score.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN",
+                       help="a run (repeat for an ensemble: mean of probabilities; all on one split)")
+    score.add_argument("--data", type=Path, default=None, help="data set folder (default: the first run's)")
+    score.add_argument("--tta", action="store_true", help="average over small zooms and shifts too")
+    score.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    score.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
+    score.add_argument("--runs", type=Path, default=None)
+    score.set_defaults(run=run_score)
     return parser
 
 
@@ -266,6 +276,17 @@ def run_predict(args) -> int:
     out = write_prediction(run_dirs, _data_dir(args), args.out, args.tta, args.device, args.checkpoint)
     rows = sum(1 for _ in open(out)) - 1
     print(f"wrote {out} ({rows} rows) from {len(run_dirs)} run(s){' with TTA' if args.tta else ''}")
+    return 0
+
+
+def run_score(args) -> int:
+    from . import runs
+    from .predict import predict_val
+    run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
+    _, labels, probs = predict_val(run_dirs, args.data, args.tta, args.device, args.checkpoint)
+    right = int((probs.argmax(1) == labels).sum())
+    print(f"val accuracy {right / len(labels):.4f} ({right}/{len(labels)}) from {len(run_dirs)} run(s)"
+          f"{' with TTA' if args.tta else ''}")
     return 0
 
 

@@ -210,11 +210,15 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for folder in ("train", "trainResized", "test", "testResized"):
-            (staging / folder).mkdir()
+        # No test images (a pre-training set): no test folders, since an empty one is an error.
+        splits = ("train", "test") if answers else ("train",)
+        for split in splits:
+            (staging / split).mkdir()
+            (staging / f"{split}Resized").mkdir()
         _render_all(jobs, staging, seed, workers, progress)
         write_labels(staging / LABELS_FILE, labels)
-        write_labels(staging / ANSWERS_FILE, answers)
+        if answers:
+            write_labels(staging / ANSWERS_FILE, answers)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

@@ -47,6 +47,36 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
     return ids, total / len(run_dirs)
 
 
+def split_key(config: TrainConfig) -> tuple:
+    return (config.folds, config.fold, config.seed) if config.folds else (config.val_fraction, config.seed)
+
+
+def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
+                checkpoint: str = "best") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(val IDs, true labels, mean class probabilities) of runs that validate on the same split:
+    how an ensemble, or test-time augmentation, would have scored, without touching the test set."""
+    from .split import run_split
+    from .train import select_device
+    if not run_dirs:
+        raise DataError("scoring needs at least one run")
+    target = select_device(device)
+    total, first = None, None
+    for run_dir in run_dirs:
+        model, config = load_run_model(run_dir, target, checkpoint)
+        if first is None:
+            first = (Path(run_dir).name, config)
+            dataset = KaggleDataset(Path(data_dir or config.data).expanduser())
+        elif split_key(config) != split_key(first[1]):
+            raise DataError(f"{Path(run_dir).name}: validates on another split than {first[0]} "
+                            "(seed, validation fraction or fold differ); an ensemble score needs one split")
+        train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
+        _, val = run_split(train.labels, config)
+        probs = predict_probabilities(model, torch.from_numpy(train.images[val]).to(target), config.normalize,
+                                      config.eval_batch_size, config.amp, False, tta).numpy()
+        total = probs if total is None else total + probs
+    return train.ids[val], train.labels[val], total / len(run_dirs)
+
+
 def submission_path(runs_root: Path, runs: list, tta: bool) -> Path:
     """runs/submissions/<YYYYmmdd-HHMMSS>-<run or ensemble-N>[-tta].csv: kept, never overwritten."""
     from datetime import datetime

@@ -130,6 +130,23 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     return checkpoint
 
 
+def init_weights_path(ref: str | Path) -> Path:
+    """A run directory means its best checkpoint; anything else is taken as the file itself."""
+    path = Path(ref).expanduser()
+    return path / BEST if path.is_dir() else path
+
+
+def load_init_weights(ref: str | Path, model_name: str, map_location="cpu") -> dict:
+    """The model weights another run left, for a run that starts from them (fine-tuning)."""
+    path = init_weights_path(ref)
+    checkpoint = load_checkpoint(path, map_location)
+    trained = checkpoint.get("config", {}).get("model")
+    if trained and trained != model_name:
+        raise RunError(f"{path}: holds a {trained!r} model, this run trains {model_name!r}; "
+                       "start from a run of the same model")
+    return checkpoint["model"]
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
     """Poll until predicate() is true or timeout seconds pass; returns the last answer."""
     deadline = time.monotonic() + timeout

@@ -66,6 +66,11 @@ def list_runs(runs_root: Path) -> list[Run]:
     return runs
 
 
+def weight_sources(runs: list[Run]) -> list[Run]:
+    """Runs whose best weights another run can start from (pre-training, then fine-tuning)."""
+    return [run for run in runs if run.state in ("finished", "stopped") and (run.path / rundir.BEST).is_file()]
+
+
 def resolve_run(runs_root: Path, reference: str | Path) -> Path:
     """A run by path, by folder name, or by a unique part of its name."""
     candidate = Path(reference)
@@ -120,11 +125,26 @@ def prepare_run(config: TrainConfig, runs_root: Path) -> Path:
         raise RunError(f"{dataset.root}: has no {folder_name('train', config.source)}/ folder "
                        f"(source {config.source!r}); choose the other source")
     select_device(config.device)
+    if config.init:
+        config = dataclasses.replace(config, init=settings.portable_path(check_init(config)))
     config = dataclasses.replace(config, data=settings.portable_path(config.data))  # no home path shared
     run_dir = rundir.create_run_dir(runs_root, config.name or default_name(config))
     rundir.write_json(run_dir / rundir.CONFIG, config.to_dict())
     rundir.write_json(run_dir / rundir.STATUS, rundir.new_status("queued", config.epochs))
     return run_dir
+
+
+def check_init(config: TrainConfig) -> Path:
+    """The weights a run starts from must exist and fit its model and colour mode; returns the file."""
+    from .models import build_model
+    path = rundir.init_weights_path(config.init)
+    weights = rundir.load_init_weights(path, config.model)
+    try:
+        build_model(config.model, 1 if config.mode == "L" else 3).load_state_dict(weights)
+    except RuntimeError:
+        raise RunError(f"{path}: its weights do not fit a {config.model} for {config.mode} images "
+                       "(trained in the other colour mode?)") from None
+    return path
 
 
 def default_name(config: TrainConfig) -> str:

@@ -43,3 +43,10 @@ def fold_split(labels, folds: int, fold: int, seed: int = 0) -> tuple[np.ndarray
         raise DataError(f"fold must be in 0..{folds - 1}, got {fold}")
     assignment = stratified_folds(labels, folds, seed)
     return np.flatnonzero(assignment != fold), np.flatnonzero(assignment == fold)
+
+
+def run_split(labels, config) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, val) indices a training config uses: its fold, or its seeded 4:1-style split."""
+    if config.folds:
+        return fold_split(labels, config.folds, config.fold, config.seed)
+    return stratified_split(labels, config.val_fraction, config.seed)

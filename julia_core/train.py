@@ -25,14 +25,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import rundir
-from .augment import augment, to_input
+from .augment import augment, mix_batch, to_input
 from .config import ConfigError, TrainConfig
 from .dataset import KaggleDataset
 from .errors import JuliaError
 from .files import write_atomic
 from .inference import autocast, predict_probabilities
 from .models import build_model, count_parameters
-from .split import fold_split, stratified_split
+from .split import run_split
 from .submission import write_submission
 
 log = logging.getLogger("julia_core.train")
@@ -78,10 +78,7 @@ class Data:
 def load_data(config: TrainConfig, device: torch.device) -> Data:
     dataset = KaggleDataset(Path(config.data).expanduser())
     train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
-    if config.folds:
-        fit, val = fold_split(train.labels, config.folds, config.fold, config.seed)
-    else:
-        fit, val = stratified_split(train.labels, config.val_fraction, config.seed)
+    fit, val = run_split(train.labels, config)
     images = torch.from_numpy(train.images).to(device)
     labels = torch.from_numpy(train.labels).to(device)
     test_x = test_ids = None
@@ -179,9 +176,13 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, config: TrainConfig
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = data.train_y[indices]
+        x, y_other, weight = mix_batch(x, y, config.mixup, config.cutmix)
         with autocast(device, config.amp):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            if weight < 1.0:
+                loss = weight * loss + (1 - weight) * F.cross_entropy(
+                    logits.float(), y_other, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -272,6 +273,17 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
                             checkpoint["best_val_acc"], checkpoint["best_epoch"], checkpoint.get("wall_seconds", 0.0))
         log.info("resumed from %s: epoch %d, batch %d, step %d", rundir.LAST, progress.epoch,
                  progress.batch, progress.step)
+    elif config.init:
+        model.load_state_dict(rundir.load_init_weights(config.init, config.model, map_location=device))
+        log.info("started from the weights in %s", config.init)
+    elif config.pretrain:
+        started = time.perf_counter()
+        weights = _pretrain(config, device, run_dir)
+        if weights is None:
+            log.info("stopped during pre-training; nothing to resume from, start the run again")
+            return "stopped"
+        model.load_state_dict(weights)
+        progress.wall_seconds = time.perf_counter() - started
     torch.manual_seed(config.seed * 7919 + rank * 104_729 + progress.step)  # augmentation draws
     net = model
     if world > 1:
@@ -333,6 +345,20 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
     if world > 1:
         dist.destroy_process_group()
     return state
+
+
+def _pretrain(config: TrainConfig, device, run_dir: Path) -> dict | None:
+    """Weights learnt on synthetic characters (cached per recipe and seed); the status shows the phase."""
+    from .pretrain import pretrained_weights
+
+    def on_epoch(epoch: int, epochs: int, acc: float) -> None:
+        rundir.update_status(run_dir, phase=f"pre-training on synthetic characters: epoch {epoch}/{epochs}, "
+                                            f"synthetic val acc {acc:.3f}")
+    rundir.update_status(run_dir, state="running", device=device_name(device),
+                         phase="pre-training on synthetic characters")
+    weights = pretrained_weights(config, device, on_epoch)
+    rundir.update_status(run_dir, phase=None)
+    return weights
 
 
 def _end_epoch(net, optimizer, scheduler, data, config, progress, result, writer, run_dir, total_steps,

@@ -130,14 +130,26 @@ def sidebar() -> None:
         st.caption(f"Loaded: `{data_dir()}`")
         st.caption(f"Runs folder: `{runs_root()}`")
         st.caption(f"Device: {device_summary()}")
-        active = [r for r in runs.list_runs(runs_root()) if r.state in rundir.ACTIVE]
+        active = [r for r in all_runs() if r.state in rundir.ACTIVE]
         running = sum(r.state == "running" for r in active)
         st.caption(f"Active runs: {running} running, {len(active) - running} queued")
 
 
 # -- runs ---------------------------------------------------------------------------------------
 def all_runs() -> list[runs.Run]:
-    return runs.list_runs(runs_root())
+    """The runs folder, newest first. A page asks several times per rerun and every session
+    asks every few seconds while a run is live: one listing serves them all for a second."""
+    return _run_listing(str(runs_root()))
+
+
+@st.cache_data(ttl=1.0, show_spinner=False, max_entries=20)
+def _run_listing(root: str) -> list[runs.Run]:
+    return runs.list_runs(Path(root))
+
+
+def forget_runs() -> None:
+    """After Start, Stop or Resume: the next listing reads the folder again."""
+    _run_listing.clear()
 
 
 @st.cache_resource(max_entries=200)
@@ -160,6 +172,8 @@ def progress_text(status: dict) -> tuple[float, str]:
         parts.append(f"{status['images_per_second']:,.0f} img/s")
     if status.get("state") == "queued":
         parts = ["queued"]
+    elif status.get("state") == "running" and status.get("phase"):
+        parts = [status["phase"]]  # before the first epoch: e.g. pre-training
     return fraction, " · ".join(parts)
 
 

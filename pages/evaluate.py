@@ -7,7 +7,7 @@ from julia_core import audit, browse, evaluation
 from julia_core.config import make_config
 from julia_core.errors import JuliaError
 from julia_core.labels import CLASSES
-from julia_core.ui import all_runs, data_dir, images, open_dataset, runs_root, sidebar
+from julia_core.ui import all_runs, data_dir, forget_runs, images, open_dataset, runs_root, sidebar
 
 
 def label_audit() -> None:
@@ -18,6 +18,7 @@ def label_audit() -> None:
         try:
             started = audit.launch_audit(make_config("fast", data=str(data_dir())), runs_root())
             st.toast(f"queued {len(started)} fold runs")
+            forget_runs()
             st.rerun()
         except JuliaError as err:
             st.error(str(err))

@@ -5,7 +5,7 @@ import streamlit as st
 
 from julia_core import submission
 from julia_core.errors import JuliaError
-from julia_core.predict import submission_path, write_prediction
+from julia_core.predict import predict_val, submission_path, write_prediction
 from julia_core.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
 
 st.title("Submit")
@@ -23,7 +23,17 @@ if not dataset.test_ids:
 chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished, default=finished[:1],
                         format_func=lambda r: f"{r.name} (best val acc {r.status.get('best_val_acc', 0):.4f})")
 tta = st.toggle("Test-time augmentation (5 views: the image, zooms, shifts)", value=False)
-if st.button("Predict the test split", type="primary", disabled=not chosen):
+predict_column, score_column = st.columns(2)
+if score_column.button("Score this choice on the validation split", disabled=not chosen,
+                       help="how the ensemble and TTA would have done on the images the runs held out"):
+    try:
+        with st.spinner("scoring ..."):
+            _, labels, probs = predict_val([run.path for run in chosen], data_dir(), tta)
+        right = int((probs.argmax(1) == labels).sum())
+        score_column.metric("Validation accuracy", f"{right / len(labels):.4f}", help=f"{right} of {len(labels)}")
+    except JuliaError as err:
+        st.error(str(err))
+if predict_column.button("Predict the test split", type="primary", disabled=not chosen):
     bar = st.progress(0.0, text="predicting ...")
     try:
         out = write_prediction([run.path for run in chosen], data_dir(), submission_path(runs_root(), chosen, tta),

@@ -8,7 +8,8 @@ from julia_core.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConf
 from julia_core.errors import JuliaError
 from julia_core.images import SIZES
 from julia_core.models import MODELS
-from julia_core.ui import LIVE_SECONDS, all_runs, data_dir, device_summary, progress_text, runs_root, sidebar
+from julia_core.ui import (LIVE_SECONDS, all_runs, data_dir, device_summary, forget_runs, progress_text, runs_root,
+                           sidebar)
 
 st.title("Train")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
@@ -22,6 +23,8 @@ defaults = make_config(preset)
 def option_form(defaults: TrainConfig, key: str) -> dict:
     """Every training option, starting from the preset's values; returns them as a dict."""
     d = defaults
+    sources = runs.weight_sources(all_runs())
+    labels = {str(r.path): f"{r.name} ({r.config.get('model')}, {r.config.get('mode')})" for r in sources}
     a, b, c = st.columns(3)
     values = {
         "model": a.selectbox("Model", list(MODELS), index=list(MODELS).index(d.model), key=f"{key}model",
@@ -41,14 +44,25 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
         "weight_decay": b.number_input("Weight decay", 0.0, 1.0, d.weight_decay, format="%.5f", key=f"{key}wd"),
         "label_smoothing": c.number_input("Label smoothing", 0.0, 0.99, d.label_smoothing, key=f"{key}ls"),
         "augment": a.slider("Augmentation strength", 0.0, 1.0, d.augment, key=f"{key}aug"),
-        "val_fraction": b.number_input("Validation fraction", 0.01, 0.99, d.val_fraction, key=f"{key}val"),
-        "seed": c.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
-        "device": a.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
-        "amp": b.checkbox("bf16 autocast (CUDA)", d.amp, key=f"{key}amp"),
-        "channels_last": c.checkbox("channels_last", d.channels_last, key=f"{key}cl"),
-        "compile": a.checkbox("torch.compile", d.compile, key=f"{key}compile"),
-        "gpus": b.number_input("GPUs (DDP)", 1, 64, d.gpus, key=f"{key}gpus"),
-        "name": c.text_input("Run name (optional)", "", key=f"{key}name", placeholder=runs.default_name(d)),
+        "mixup": b.number_input("Mixup alpha (0: off)", 0.0, 10.0, d.mixup, key=f"{key}mixup"),
+        "cutmix": c.number_input("CutMix alpha (0: off)", 0.0, 10.0, d.cutmix, key=f"{key}cutmix"),
+        "init": a.selectbox("Start from the weights of", [""] + [str(r.path) for r in sources], key=f"{key}init",
+                            format_func=lambda p: labels.get(p, "nothing (random start)"),
+                            help="fine-tune a finished run's best checkpoint, e.g. one pre-trained on "
+                                 "synthetic characters; same model and colour mode"),
+        "pretrain": b.number_input("Pre-train: synthetic images per class (0: off)", 0, 5000, d.pretrain,
+                                   step=100, key=f"{key}pretrain",
+                                   help="first learn characters drawn in every font on this machine, then the "
+                                        "real data; the weights are cached for the next run of this recipe"),
+        "pretrain_epochs": c.number_input("Pre-training epochs", 1, 1000, d.pretrain_epochs, key=f"{key}pretrain_epochs"),
+        "val_fraction": a.number_input("Validation fraction", 0.01, 0.99, d.val_fraction, key=f"{key}val"),
+        "seed": b.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
+        "device": c.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
+        "amp": a.checkbox("bf16 autocast (CUDA)", d.amp, key=f"{key}amp"),
+        "channels_last": b.checkbox("channels_last", d.channels_last, key=f"{key}cl"),
+        "compile": c.checkbox("torch.compile", d.compile, key=f"{key}compile"),
+        "gpus": a.number_input("GPUs (DDP)", 1, 64, d.gpus, key=f"{key}gpus"),
+        "name": b.text_input("Run name (optional)", "", key=f"{key}name", placeholder=runs.default_name(d)),
     }
     return values
 
@@ -61,6 +75,7 @@ if start:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         config = make_config(preset, data=str(data_dir()), **{k: v for k, v in values.items() if k in fields})
         run_dir = runs.launch(config, runs_root())
+        forget_runs()
         st.success(f"Started `{run_dir.name}` (see Monitor); queued if another run is going.")
     except JuliaError as err:
         st.error(str(err))
@@ -83,6 +98,7 @@ def run_queue() -> None:
         if button.button("Stop", key=f"stop-{run.name}"):
             try:
                 st.toast(runs.stop(run.path))
+                forget_runs()
             except JuliaError as err:
                 st.error(str(err))
     if resumable:
@@ -94,6 +110,7 @@ def run_queue() -> None:
             if button.button("Resume", key=f"resume-{run.name}"):
                 try:
                     runs.resume(run.path, runs_root())
+                    forget_runs()
                     st.toast(f"{run.name} queued to resume")
                 except JuliaError as err:
                     st.error(str(err))

@@ -1,6 +1,6 @@
 import torch
 
-from julia_core.augment import augment, to_input, tta_views
+from julia_core.augment import augment, mix_batch, to_input, tta_views
 
 
 def images(n=16, channels=None):
@@ -34,3 +34,28 @@ def test_tta_views_are_deterministic():
     first, second = tta_views(x), tta_views(x)
     assert len(first) == 5 and all(torch.equal(a, b) for a, b in zip(first, second))
     assert torch.equal(first[0], x)
+
+
+def test_mix_batch_off_is_the_identity():
+    x, y = to_input(images(), "per_image"), torch.arange(16)
+    mixed, other, weight = mix_batch(x, y, 0.0, 0.0)
+    assert mixed is x and other is y and weight == 1.0
+
+
+def test_mixup_blends_each_image_with_a_partner():
+    torch.manual_seed(0)
+    x, y = to_input(images(), "per_image"), torch.arange(16)
+    mixed, other, weight = mix_batch(x, y, 0.4, 0.0)
+    assert 0 <= weight <= 1 and sorted(other.tolist()) == list(range(16))
+    assert torch.allclose(mixed, weight * x + (1 - weight) * x[other])
+
+
+def test_cutmix_pastes_one_rectangle_and_weights_by_its_area():
+    torch.manual_seed(1)
+    x, y = to_input(images(), "per_image"), torch.arange(16)
+    mixed, other, weight = mix_batch(x, y, 0.0, 1.0)
+    changed = (mixed != x).any(dim=1)            # (N, H, W): where the partner's pixels went
+    moved = other != y
+    assert not changed[~moved].any()              # an image paired with itself is untouched
+    kept = 1 - changed[moved].float().mean().item()
+    assert mixed.shape == x.shape and abs(kept - weight) < 0.05

@@ -143,6 +143,15 @@ def test_submit_page_yields_a_valid_csv(app_env, small_demo):
     assert len(app.get("download_button")) == 1
 
 
+def test_submit_page_scores_the_choice_on_validation(app_env):
+    _, run_dir = app_env
+    app = open_page("submit")
+    by_label(app.button, "Score this choice on the validation split").click().run()
+    assert not app.exception and not app.error
+    best = rundir.read_status(run_dir)["best_val_acc"]
+    assert {m.label: m.value for m in app.metric} == {"Validation accuracy": f"{best:.4f}"}
+
+
 @pytest.mark.parametrize("page", ["monitor", "evaluate", "submit"])
 def test_pages_without_runs_say_so(page, small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_DATA", str(small_demo))

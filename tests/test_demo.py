@@ -64,8 +64,11 @@ def test_refuses_to_overwrite_without_force(tmp_path, small_demo):
 
 
 def test_no_test_images_when_asked(tmp_path):
+    """A pre-training set: train only, no empty test folders (an empty folder is an error)."""
     root = generate_demo(tmp_path / "set", 1, 0, workers=1).root
-    assert not any((root / "test").iterdir())
+    assert not (root / "test").exists() and not (root / "testResized").exists()
+    dataset = KaggleDataset(root)
+    assert len(dataset.load("train", "original", 20, "L").labels) == 62
 
 
 def test_builtin_font_always_available():

@@ -79,6 +79,8 @@ def test_progress_text():
                                     "eta_seconds": 125, "images_per_second": 1234.5})
     assert fraction == pytest.approx(0.2) and text == "epoch 3/15 · 2 min left · 1,234 img/s"
     assert progress_text({"state": "queued", "epochs": 5}) == (0.0, "queued")
+    phase = "pre-training on synthetic characters: epoch 2/8, synthetic val acc 0.700"
+    assert progress_text({"state": "running", "epochs": 5, "phase": phase}) == (0.0, phase)
     assert format_seconds(45) == "45 s" and format_seconds(7200) == "2.0 h"
 
 

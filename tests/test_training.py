@@ -277,3 +277,75 @@ def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
     with pytest.raises(rundir.RunError, match="evil.pt: refused"):
         rundir.load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_fine_tune_from_a_finished_run_with_mixup_and_cutmix(finished_run, small_demo, tmp_path):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
+                 "--image-size", 20, "--batch-size", 32, "--epochs", 1, "--mixup", 0.2, "--cutmix", 1.0,
+                 "--init", finished_run, "--name", "tuned", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = next(tmp_path.glob("*-tuned"))
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["init"] == str((finished_run / rundir.BEST).resolve())
+    assert config["mixup"] == 0.2 and config["cutmix"] == 1.0
+    assert "started from the weights in" in (run_dir / "train.log").read_text()
+    assert rundir.read_status(run_dir)["state"] == "finished"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "charnet_wide"], "holds a 'charnet' model, this run trains 'charnet_wide'"),
+    (["--mode", "rgb"], "do not fit a charnet for RGB images"),
+])
+def test_init_weights_that_do_not_fit_are_refused_in_one_line(finished_run, small_demo, tmp_path, args, message):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--image-size", 20,
+                 "--epochs", 1, "--init", finished_run, *args)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+def test_init_from_a_missing_file_is_refused(small_demo, tmp_path):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--epochs", 1, "--init", tmp_path / "nope.pt")
+    assert result.returncode == 2 and "nope.pt: checkpoint not found" in result.stderr
+
+
+def test_weight_sources_are_runs_with_a_best_checkpoint(finished_run):
+    sources = runs.weight_sources(runs.list_runs(finished_run.parent))
+    assert [run.path for run in sources] == [finished_run]
+
+
+def test_score_matches_the_runs_own_validation_accuracy(finished_run):
+    best = rundir.read_status(finished_run)["best_val_acc"]
+    result = cli("score", "--run", finished_run)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"val accuracy {best:.4f} (") and "from 1 run(s)" in result.stdout
+    result = cli("score", "--run", finished_run, "--run", finished_run, "--tta")
+    assert result.returncode == 0 and "from 2 run(s) with TTA" in result.stdout, result.stderr
+
+
+def test_score_refuses_runs_on_different_splits(finished_run, tmp_path):
+    import shutil
+    other = tmp_path / "other-seed"
+    shutil.copytree(finished_run, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "seed": 1}))
+    result = cli("score", "--run", finished_run, "--run", other)
+    assert result.returncode == 2 and "other-seed: validates on another split" in result.stderr
+
+
+def test_pretrain_on_synthetic_characters_then_reuse_the_cached_weights(small_demo, tmp_path):
+    args = ("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--image-size", 20,
+            "--batch-size", 32, "--epochs", 1, "--pretrain", 2, "--pretrain-epochs", 1, "--no-progress")
+    first = cli(*args, "--name", "first")
+    assert first.returncode == 0, first.stderr[-2000:]
+    log = (next(tmp_path.glob("*-first")) / "train.log").read_text()
+    assert "pre-training charnet on " in log and "pre-training epoch 1/1" in log
+    status = rundir.read_status(next(tmp_path.glob("*-first")))
+    assert status["state"] == "finished" and status.get("phase") is None
+    second = cli(*args, "--name", "second")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "pre-trained weights from the cache" in (next(tmp_path.glob("*-second")) / "train.log").read_text()
+
+
+def test_pretrain_and_init_together_are_refused(small_demo, finished_run, tmp_path):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--pretrain", 10, "--init", finished_run)
+    assert result.returncode == 2 and "pretrain and init both set" in result.stderr

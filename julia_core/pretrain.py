@@ -1,0 +1,87 @@
+"""Pre-training on synthetic characters: an offline stand-in for ImageNet weights.
+
+The demo generator draws `pretrain` characters per class in every font the machine has, with
+street-sign colours, neighbouring glyphs, distortion, blur and noise. The run's own model
+learns them for `pretrain_epochs` with the run's own recipe, then the real training starts
+from those weights. The set and the weights are cached (keyed by everything that shapes them),
+so the next run with the same recipe and seed starts at once.
+"""
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from . import settings
+from .config import TrainConfig
+from .files import write_atomic
+
+log = logging.getLogger("julia_core.train")
+SYNTHETIC_SEED_OFFSET = 1  # the synthetic set's seed is not the demo set's: other images
+
+
+def synthetic_set(per_class: int, seed: int) -> Path:
+    """The cached synthetic train-only set of `per_class` images per class (made when missing)."""
+    from .demo import generate_demo
+    root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}"
+    if not (root / "trainLabels.csv").is_file():
+        started = time.perf_counter()
+        generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
+        log.info("drew %d synthetic characters into %s in %.0f s", per_class * 62, root,
+                 time.perf_counter() - started)
+    return root
+
+
+def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
+    """The run's recipe on the synthetic set: no mixing, a small validation share, no chaining."""
+    return dataclasses.replace(config, data=str(data), epochs=config.pretrain_epochs, val_fraction=0.05,
+                               folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
+                               name="", preset="", gpus=1)
+
+
+def weights_path(config: TrainConfig) -> Path:
+    """Where the pre-trained weights of this recipe and seed are kept."""
+    shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
+               if key not in ("data", "device", "eval_batch_size", "log_every", "compile", "amp", "channels_last")}
+    shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0])
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+    return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"
+
+
+def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None) -> dict | None:
+    """The model's weights after pre-training (from the cache, or trained now); None when a stop
+    request ended the pre-training early."""
+    from .train import Progress, StopFlag, build_optimizer, build_scheduler, evaluate, load_data, train_one_epoch
+    from .models import build_model
+    path = weights_path(config)
+    if path.is_file():
+        log.info("pre-trained weights from the cache: %s", path.name)
+        return torch.load(path, map_location=device, weights_only=True)
+    synthetic = pretrain_config(config, synthetic_set(config.pretrain, config.seed))
+    torch.manual_seed(config.seed)
+    data = load_data(synthetic, device)
+    model = build_model(config.model, data.channels).to(device)
+    optimizer = build_optimizer(synthetic, model)
+    steps = len(data.train_y) // synthetic.batch_size
+    scheduler = build_scheduler(synthetic, optimizer, steps)
+    progress = Progress()
+    log.info("pre-training %s on %d synthetic characters for %d epochs", config.model, len(data.train_y),
+             synthetic.epochs)
+    for epoch in range(1, synthetic.epochs + 1):
+        result = train_one_epoch(model, optimizer, scheduler, data, synthetic, epoch, progress, 1, 0, None,
+                                 lambda *args: None)
+        if StopFlag.requested:
+            return None
+        progress.batch = 0
+        val = evaluate(model, data.val_x, data.val_y, synthetic)
+        log.info("pre-training epoch %d/%d  train loss %.4f acc %.4f  synthetic val acc %.4f  %.1f s", epoch,
+                 synthetic.epochs, result["loss"], result["acc"], val["acc"], result["seconds"])
+        if on_epoch:
+            on_epoch(epoch, synthetic.epochs, val["acc"])
+    weights = model.state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda file: torch.save(weights, file))
+    return weights
