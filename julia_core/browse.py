@@ -16,9 +16,13 @@ def ids_for_label(dataset: KaggleDataset, label: str) -> list[int]:
     return [image_id for image_id, name in dataset.labels.items() if name == label]
 
 
+def page_count(items: int, per_page: int) -> int:
+    return max(1, -(-items // per_page))
+
+
 def page(items: list, number: int, per_page: int) -> tuple[list, int]:
     """Items of page `number` (1-based, clamped) and the page count."""
-    pages = max(1, -(-len(items) // per_page))
+    pages = page_count(len(items), per_page)
     number = min(max(1, number), pages)
     return items[(number - 1) * per_page:number * per_page], pages
 

@@ -109,3 +109,20 @@ def mistakes(predictions: ValPredictions) -> pd.DataFrame:
         "loss": -np.log(np.clip(p_true[wrong], 1e-12, None)).astype(float),
     })
     return frame.sort_values("loss", ascending=False).reset_index(drop=True)
+
+
+MISTAKE_ORDERS = ("loss (most confidently wrong first)", "confidence", "true label")
+
+
+def sort_mistakes(frame: pd.DataFrame, order: str) -> pd.DataFrame:
+    """The mistakes in one of MISTAKE_ORDERS."""
+    if order == "confidence":
+        return frame.sort_values("confidence", ascending=False)
+    if order == "true label":
+        return frame.sort_values(["true", "loss"], ascending=[True, False], key=_class_key)
+    return frame.sort_values("loss", ascending=False)
+
+
+def _class_key(column: pd.Series) -> pd.Series:
+    # a-z A-Z 0-9 as the matrix, not Python's string order (digits, then capitals)
+    return column.map(CLASSES.index) if column.name == "true" else column

@@ -1,10 +1,10 @@
 """Pre-training on synthetic characters: an offline stand-in for ImageNet weights.
 
 The demo generator draws `pretrain` characters per class in every font the machine has, with
-street-sign colours, neighbouring glyphs, distortion, blur and noise. The run's own model
-learns them for `pretrain_epochs` with the run's own recipe, then the real training starts
-from those weights. The set and the weights are cached (keyed by everything that shapes them),
-so the next run with the same recipe and seed starts at once.
+street-sign colours, neighbouring glyphs, distortion, blur and noise. The run's own model, at
+the run's input size and colour, learns them for `pretrain_epochs` (with a fixed recipe, below),
+then the real training starts from those weights. The set and the weights are cached, keyed by
+everything that shapes them, so the next run with the same recipe and seed starts at once.
 """
 import dataclasses
 import hashlib
@@ -30,16 +30,22 @@ def synthetic_set(per_class: int, seed: int) -> Path:
     if not (root / "trainLabels.csv").is_file():
         started = time.perf_counter()
         generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
-        log.info("drew %d synthetic characters into %s in %.0f s", per_class * 62, root,
-                 time.perf_counter() - started)
+        log.info("drew %d synthetic characters into %s in %.0f s", per_class * 62, settings.portable_path(root),
+                 time.perf_counter() - started)  # the log is a shared artefact: no home path
     return root
 
 
+# Pre-training takes the `fast` preset's optimisation (AdamW 3e-3, one-cycle, batch 128, augment
+# 0.5) whatever the run's own: fine-tuning wants a lower rate than learning from scratch.
+PRETRAIN_RECIPE = dict(optimizer="adamw", lr=3e-3, momentum=0.9, schedule="onecycle", warmup_epochs=0.0,
+                       batch_size=128, weight_decay=5e-4, label_smoothing=0.1, augment=0.5)
+
+
 def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
-    """The run's recipe on the synthetic set: no mixing, a small validation share, no chaining."""
+    """The run's model and inputs on the synthetic set, with the pre-training recipe."""
     return dataclasses.replace(config, data=str(data), epochs=config.pretrain_epochs, val_fraction=0.05,
                                folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
-                               name="", preset="", gpus=1)
+                               name="", preset="", gpus=1, **PRETRAIN_RECIPE)
 
 
 def weights_path(config: TrainConfig) -> Path:
@@ -63,6 +69,8 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     synthetic = pretrain_config(config, synthetic_set(config.pretrain, config.seed))
     torch.manual_seed(config.seed)
     data = load_data(synthetic, device)
+    if len(data.train_y) < synthetic.batch_size:  # a tiny set: one batch per epoch
+        synthetic = dataclasses.replace(synthetic, batch_size=len(data.train_y))
     model = build_model(config.model, data.channels).to(device)
     optimizer = build_optimizer(synthetic, model)
     steps = len(data.train_y) // synthetic.batch_size

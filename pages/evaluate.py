@@ -101,21 +101,18 @@ if wrong.empty:
     label_audit()
     st.stop()
 sort, per_page_column, page_column = st.columns(3)
-by = sort.radio("Sort by", ["loss (most confidently wrong first)", "confidence", "true label"], horizontal=False)
-if by.startswith("confidence"):
-    wrong = wrong.sort_values("confidence", ascending=False)
-elif by.startswith("true"):
-    wrong = wrong.sort_values(["true", "loss"], ascending=[True, False])
+order = sort.radio("Sort by", evaluation.MISTAKE_ORDERS)
+wrong = evaluation.sort_mistakes(wrong, order)
 per_page = per_page_column.selectbox("Per page", [16, 32, 64], index=1)
-pages = max(1, -(-len(wrong) // per_page))
+pages = browse.page_count(len(wrong), per_page)
 number = page_column.number_input(f"Page (of {pages}; {len(wrong)} mistakes)", 1, pages, 1)
 dataset = open_dataset(run.config.get("data"))
 loaded = images(dataset, "train", run.config.get("source", "resized"), 48, "RGB") if dataset else None
 if loaded is not None:
     rows = browse.rows_by_id(loaded)
-    shown = wrong.iloc[(number - 1) * per_page:number * per_page]
+    shown, _ = browse.page(list(wrong.itertuples()), number, per_page)
     columns = st.columns(8)
-    for index, item in enumerate(shown.itertuples()):
+    for index, item in enumerate(shown):
         columns[index % 8].image(loaded.images[rows[item.id]], width="stretch",
                                  caption=f"{item.id}: {item.true}→{item.predicted} ({item.confidence:.0%})")
 with st.expander("All mistakes as a table"):

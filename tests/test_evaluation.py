@@ -65,6 +65,14 @@ def test_mistakes_sorted_by_loss():
     assert frame["loss"].is_monotonic_decreasing and frame.iloc[1]["confidence"] == pytest.approx(0.9)
 
 
+def test_mistakes_sorted_by_true_label_in_class_order():
+    frame = evaluation.mistakes(predictions([("7", "T"), ("B", "8"), ("b", "6"), ("a", "b")]))
+    by_label = evaluation.sort_mistakes(frame, "true label")
+    assert list(by_label["true"]) == ["a", "b", "B", "7"]  # a-z A-Z 0-9, as the matrix
+    assert list(evaluation.sort_mistakes(frame, "confidence")["confidence"]) == sorted(frame["confidence"], reverse=True)
+    assert set(evaluation.MISTAKE_ORDERS) == {"loss (most confidently wrong first)", "confidence", "true label"}
+
+
 def test_load_val_predictions_of_a_run(demo_run):
     _, run_dir = demo_run
     p = evaluation.load_val_predictions(run_dir)

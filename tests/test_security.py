@@ -30,7 +30,9 @@ def test_no_home_path_in_run_artefacts(small_demo, tmp_path, monkeypatch):
     data = home / "kaggle" / "julia"
     shutil.copytree(small_demo, data)
     monkeypatch.setenv("HOME", str(home))
-    config = make_config("fast", data=str(data), image_size=20, batch_size=32, epochs=1)
+    monkeypatch.setenv("JULIA_CACHE", str(home / ".cache" / "julia_core"))  # the synthetic set's log line
+    config = make_config("fast", data=str(data), image_size=20, batch_size=32, epochs=1, pretrain=2,
+                         pretrain_epochs=1)
     run_dir = runs.prepare_run(config, tmp_path / "runs")
     assert train.run(run_dir, show_progress=False, console=False) == 0
     assert '"data": "~/kaggle/julia"' in (run_dir / "config.json").read_text()
