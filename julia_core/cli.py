@@ -75,26 +75,26 @@ def get_args_parser() -> argparse.ArgumentParser:
     audit.set_defaults(run=run_audit)
 
     predict = commands.add_parser("predict", help="write a Kaggle submission from one run or an ensemble")
-    predict.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN",
-                         help="a run (repeat for an ensemble: mean of the class probabilities)")
-    predict.add_argument("--data", type=Path, default=None)
+    add_ensemble_arguments(predict, "a run (repeat for an ensemble: mean of the class probabilities)",
+                           "data set folder (default: $JULIA_DATA or the demo set)")
     predict.add_argument("--out", type=Path, required=True, help="the CSV to write")
-    predict.add_argument("--tta", action="store_true", help="average over small zooms and shifts too")
-    predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    predict.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
-    predict.add_argument("--runs", type=Path, default=None)
     predict.set_defaults(run=run_predict)
 
     score = commands.add_parser("score", help="validation accuracy of a run or an ensemble, with or without TTA")
-    score.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN",
-                       help="a run (repeat for an ensemble: mean of probabilities; all on one split)")
-    score.add_argument("--data", type=Path, default=None, help="data set folder (default: the first run's)")
-    score.add_argument("--tta", action="store_true", help="average over small zooms and shifts too")
-    score.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    score.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
-    score.add_argument("--runs", type=Path, default=None)
+    add_ensemble_arguments(score, "a run (repeat for an ensemble: mean of probabilities; all on one split)",
+                           "data set folder (default: the first run's)")
     score.set_defaults(run=run_score)
     return parser
+
+
+def add_ensemble_arguments(parser, run_help: str, data_help: str) -> None:
+    """The options `predict` and `score` share: which runs, which data, TTA, checkpoint, device."""
+    parser.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN", help=run_help)
+    parser.add_argument("--data", type=Path, default=None, help=data_help)
+    parser.add_argument("--tta", action="store_true", help="average over small zooms and shifts too")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
+    parser.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
 
 
 def add_train_parser(commands) -> None:
