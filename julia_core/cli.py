@@ -281,11 +281,10 @@ def run_predict(args) -> int:
 
 def run_score(args) -> int:
     from . import runs
-    from .predict import predict_val
+    from .predict import score_val
     run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
-    _, labels, probs = predict_val(run_dirs, args.data, args.tta, args.device, args.checkpoint)
-    right = int((probs.argmax(1) == labels).sum())
-    print(f"val accuracy {right / len(labels):.4f} ({right}/{len(labels)}) from {len(run_dirs)} run(s)"
+    right, images = score_val(run_dirs, args.data, args.tta, args.device, args.checkpoint)
+    print(f"val accuracy {right / images:.4f} ({right}/{images}) from {len(run_dirs)} run(s)"
           f"{' with TTA' if args.tta else ''}")
     return 0
 

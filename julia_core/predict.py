@@ -77,6 +77,13 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
     return train.ids[val], train.labels[val], total / len(run_dirs)
 
 
+def score_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
+              checkpoint: str = "best") -> tuple[int, int]:
+    """(right, images): the runs' mean prediction on their shared validation split."""
+    _, labels, probs = predict_val(run_dirs, data_dir, tta, device, checkpoint)
+    return int((probs.argmax(1) == labels).sum()), len(labels)
+
+
 def submission_path(runs_root: Path, runs: list, tta: bool) -> Path:
     """runs/submissions/<YYYYmmdd-HHMMSS>-<run or ensemble-N>[-tta].csv: kept, never overwritten."""
     from datetime import datetime

@@ -5,7 +5,7 @@ import streamlit as st
 
 from julia_core import submission
 from julia_core.errors import JuliaError
-from julia_core.predict import predict_val, submission_path, write_prediction
+from julia_core.predict import score_val, submission_path, write_prediction
 from julia_core.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
 
 st.title("Submit")
@@ -28,9 +28,8 @@ if score_column.button("Score this choice on the validation split", disabled=not
                        help="how the ensemble and TTA would have done on the images the runs held out"):
     try:
         with st.spinner("scoring ..."):
-            _, labels, probs = predict_val([run.path for run in chosen], data_dir(), tta)
-        right = int((probs.argmax(1) == labels).sum())
-        score_column.metric("Validation accuracy", f"{right / len(labels):.4f}", help=f"{right} of {len(labels)}")
+            right, images = score_val([run.path for run in chosen], data_dir(), tta)
+        score_column.metric("Validation accuracy", f"{right / images:.4f}", help=f"{right} of {images}")
     except JuliaError as err:
         st.error(str(err))
 if predict_column.button("Predict the test split", type="primary", disabled=not chosen):
