@@ -54,27 +54,40 @@ def split_key(config: TrainConfig) -> tuple:
 def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
                 checkpoint: str = "best") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(val IDs, true labels, mean class probabilities) of runs that validate on the same split:
-    how an ensemble, or test-time augmentation, would have scored, without touching the test set."""
+    how an ensemble, or test-time augmentation, would have scored, without touching the test set.
+    Runs on different folds of one k-fold split each predict their own fold (an ensemble where a
+    fold has several), pooled: the cross-validated figure over every fold they cover."""
     from .split import run_split
     from .train import select_device
     if not run_dirs:
         raise DataError("scoring needs at least one run")
     target = select_device(device)
-    total, first = None, None
+    folds: dict[tuple, list] = {}  # split key -> [ids, labels, summed probabilities, runs]
+    first = None
     for run_dir in run_dirs:
         model, config = load_run_model(run_dir, target, checkpoint)
         if first is None:
             first = (Path(run_dir).name, config)
             dataset = KaggleDataset(Path(data_dir or config.data).expanduser())
-        elif split_key(config) != split_key(first[1]):
+        elif not _same_split(config, first[1]):
             raise DataError(f"{Path(run_dir).name}: validates on another split than {first[0]} "
-                            "(seed, validation fraction or fold differ); an ensemble score needs one split")
+                            "(seed, validation fraction or folds differ); an ensemble score needs one split")
         train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
         _, val = run_split(train.labels, config)
         probs = predict_probabilities(model, torch.from_numpy(train.images[val]).to(target), config.normalize,
                                       config.eval_batch_size, config.amp, False, tta).numpy()
-        total = probs if total is None else total + probs
-    return train.ids[val], train.labels[val], total / len(run_dirs)
+        entry = folds.setdefault(split_key(config), [train.ids[val], train.labels[val], 0.0, 0])
+        entry[2], entry[3] = entry[2] + probs, entry[3] + 1
+    parts = [folds[key] for key in sorted(folds)]
+    return (np.concatenate([ids for ids, _, _, _ in parts]), np.concatenate([labels for _, labels, _, _ in parts]),
+            np.concatenate([total / count for _, _, total, count in parts]))
+
+
+def _same_split(a: TrainConfig, b: TrainConfig) -> bool:
+    """One split: the same validation images, or folds of the same k-fold assignment."""
+    if a.folds and b.folds:
+        return (a.folds, a.seed) == (b.folds, b.seed)
+    return split_key(a) == split_key(b)
 
 
 def score_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",

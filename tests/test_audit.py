@@ -68,6 +68,11 @@ def test_an_audit_end_to_end(small_demo, tmp_path, monkeypatch):
     table = audit.disputed_labels(merged, top=10)
     assert len(table) <= 10 and (table["label"] != table["model says"]).all()
 
+    # score pools the folds: the cross-validated accuracy over every labelled image
+    right = int((merged.probs.argmax(1) == merged.labels).sum())
+    scored = run_cli("score", *[arg for d in run_dirs for arg in ("--run", d)], timeout=120)
+    assert scored.returncode == 0 and f"({right}/186) from 2 run(s)" in scored.stdout, scored.stderr
+
     report = run_cli("audit", "--runs", runs_root, "--report", group, timeout=120)
     assert report.returncode == 0 and "model says" in report.stdout
 
