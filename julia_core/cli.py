@@ -112,7 +112,11 @@ def add_train_parser(commands) -> None:
     helps = {"data": "data set folder (default: $JULIA_DATA or the demo set)", "mode": "grey or rgb",
              "augment": "augmentation strength 0..1", "gpus": "DDP over N GPUs through torchrun (CPU: N gloo processes)",
              "amp": "bf16 autocast on CUDA", "compile": "torch.compile the model",
-             "name": "run name: letters, digits, '.', '_', '-'"}
+             "name": "run name: letters, digits, '.', '_', '-'",
+             "init": "start from this run's best weights (a run directory or a .pt file)",
+             "pseudo_label": "teacher runs (comma-separated names or paths, on this run's split): the test images "
+                             "they label confidently join the training set",
+             "pseudo_threshold": "the teachers' mean top probability a test image needs (default 0.7)"}
     for field in dataclasses.fields(TrainConfig):
         if field.name in ("preset",):
             continue

@@ -37,10 +37,13 @@ class TrainConfig:
     label_smoothing: float = 0.1
     augment: float = 0.5            # 0 (none) .. 1 (strong): affine, colour, inversion, erasing
     mixup: float = 0.0              # Beta(a, a) blend of image pairs per batch; 0 is off
+    ema: float = 0.0                # >0: evaluate and save an exponential moving average of the weights, this decay per step
     cutmix: float = 0.0             # Beta(a, a) pasted rectangles per batch; 0 is off (both on: one per batch)
     init: str = ""                  # start from these weights: a run directory (its best.pt) or a .pt file
     pretrain: int = 0               # first learn this many synthetic characters per class (0: no)
     pretrain_epochs: int = 8
+    pseudo_label: str = ""          # teacher runs (comma-separated): their confident test labels join the training set
+    pseudo_threshold: float = 0.7   # the teachers' mean top probability a test image needs to join
     normalize: str = "per_image"
     val_fraction: float = 0.2
     folds: int = 0                  # >1: k-fold cross-validation, `fold` held out (val_fraction unused)
@@ -123,6 +126,7 @@ def validate(config: TrainConfig) -> None:
     need(0 <= config.label_smoothing < 1, f"label smoothing must be in [0, 1), got {config.label_smoothing}")
     need(0 <= config.augment <= 1, f"augmentation strength must be in [0, 1], got {config.augment}")
     need(0 <= config.mixup <= 10, f"mixup must be in [0, 10] (a Beta alpha; 0 is off), got {config.mixup}")
+    need(0 <= config.ema < 1, f"ema must be in [0, 1) (a decay per step; 0 is off), got {config.ema}")
     need(0 <= config.cutmix <= 10, f"cutmix must be in [0, 10] (a Beta alpha; 0 is off), got {config.cutmix}")
     need(0 <= config.pretrain <= 5000,
          f"pretrain must be 0 (off) to 5000 synthetic images per class, got {config.pretrain}")
@@ -131,6 +135,8 @@ def validate(config: TrainConfig) -> None:
     need(not (config.pretrain and config.init), "pretrain and init both set: start from a run's weights or "
          "pre-train on synthetic characters, not both")
     need(not (config.pretrain and config.gpus > 1), "pretrain runs on one device; use --gpus 1 with it")
+    need(0 < config.pseudo_threshold <= 1,
+         f"pseudo threshold must be above 0 and at most 1 (a probability), got {config.pseudo_threshold}")
     need(config.normalize in NORMALIZATIONS, f"normalize must be one of {', '.join(NORMALIZATIONS)}")
     need(0 < config.val_fraction < 1, f"validation fraction must be above 0 and below 1, got {config.val_fraction}")
     need(config.folds == 0 or 2 <= config.folds <= 20, f"folds must be 0 (no cross-validation) or 2 to 20, got {config.folds}")

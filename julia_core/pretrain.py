@@ -45,13 +45,18 @@ def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
     """The run's model and inputs on the synthetic set, with the pre-training recipe."""
     return dataclasses.replace(config, data=str(data), epochs=config.pretrain_epochs, val_fraction=0.05,
                                folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
-                               name="", preset="", gpus=1, **PRETRAIN_RECIPE)
+                               pseudo_label="", name="", preset="", gpus=1, **PRETRAIN_RECIPE)
+
+
+# Options that do not shape the pre-training: not part of its cache key.
+NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp", "channels_last",
+               "pseudo_label", "pseudo_threshold", "ema")
 
 
 def weights_path(config: TrainConfig) -> Path:
     """Where the pre-trained weights of this recipe and seed are kept."""
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
-               if key not in ("data", "device", "eval_batch_size", "log_every", "compile", "amp", "channels_last")}
+               if key not in NOT_SHAPING}
     shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0])
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"

@@ -127,6 +127,8 @@ def prepare_run(config: TrainConfig, runs_root: Path) -> Path:
     select_device(config.device)
     if config.init:
         config = dataclasses.replace(config, init=settings.portable_path(check_init(config)))
+    if config.pseudo_label:
+        config = dataclasses.replace(config, pseudo_label=teacher_paths(config, runs_root))
     config = dataclasses.replace(config, data=settings.portable_path(config.data))  # no home path shared
     run_dir = rundir.create_run_dir(runs_root, config.name or default_name(config))
     rundir.write_json(run_dir / rundir.CONFIG, config.to_dict())
@@ -145,6 +147,14 @@ def check_init(config: TrainConfig) -> Path:
         raise RunError(f"{path}: its weights do not fit a {config.model} for {config.mode} images "
                        "(trained in the other colour mode?)") from None
     return path
+
+
+def teacher_paths(config: TrainConfig, runs_root: Path) -> str:
+    """The pseudo-label teachers, by path or name, checked now and written as portable paths."""
+    from .pseudo import check_teachers, teacher_refs
+    paths = [resolve_run(runs_root, ref) for ref in teacher_refs(config.pseudo_label)]
+    resolved = dataclasses.replace(config, pseudo_label=",".join(str(p) for p in paths))
+    return ",".join(settings.portable_path(p) for p in check_teachers(resolved))
 
 
 def default_name(config: TrainConfig) -> str:

@@ -86,8 +86,25 @@ def load_data(config: TrainConfig, device: torch.device) -> Data:
         test = dataset.load("test", config.source, config.image_size, config.mode, config.keep_aspect)
         test_x, test_ids = torch.from_numpy(test.images).to(device), test.ids
     fit_t, val_t = torch.from_numpy(fit).to(device), torch.from_numpy(val).to(device)
-    return Data(images[fit_t], labels[fit_t], images[val_t], labels[val_t], train.ids[val],
+    train_x, train_y = images[fit_t], labels[fit_t]
+    if config.pseudo_label:
+        extra_x, extra_y = _pseudo_labelled(config, dataset, test_x, test_ids, device)
+        train_x, train_y = torch.cat([train_x, extra_x]), torch.cat([train_y, extra_y])
+    return Data(train_x, train_y, images[val_t], labels[val_t], train.ids[val],
                 test_x, test_ids, 1 if config.mode == "L" else 3)
+
+
+def _pseudo_labelled(config: TrainConfig, dataset: KaggleDataset, test_x, test_ids, device):
+    """The test images the teacher runs label confidently, in this run's preprocessing."""
+    from .pseudo import PseudoLabelError, check_teachers, pseudo_labels
+    if test_x is None:
+        raise PseudoLabelError(f"{dataset.root}: no test images from source {config.source!r} to pseudo-label")
+    ids, classes, _ = pseudo_labels(check_teachers(config), dataset.root, config.pseudo_threshold, config.device)
+    row = {int(i): n for n, i in enumerate(test_ids)}
+    rows = torch.tensor([row[int(i)] for i in ids], dtype=torch.long, device=device)
+    log.info("pseudo-labels: %d of %d test images at mean teacher confidence >= %.2f", len(ids), len(test_ids),
+             config.pseudo_threshold)
+    return test_x[rows], torch.from_numpy(classes).to(device)
 
 
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -158,8 +175,16 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
+def build_average(model: torch.nn.Module, decay: float):
+    """An exponential moving average of the weights and batch-norm statistics, or None (decay 0)."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def train_one_epoch(model, optimizer, scheduler, data: Data, config: TrainConfig, epoch: int,
-                    progress: Progress, world: int, rank: int, writer, on_step) -> dict:
+                    progress: Progress, world: int, rank: int, writer, on_step, average=None) -> dict:
     """One pass over the training images from progress.batch on; returns the epoch's figures.
     A stop request ends it early with 'stopped': True after the current step."""
     model.train()
@@ -187,6 +212,8 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, config: TrainConfig
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update_parameters(_unwrap(model))
         progress.step += 1
         progress.batch = batch + 1
         loss_sum += loss.detach() * len(y)
@@ -227,8 +254,14 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, config: TrainCon
 
 
 # -- the run -----------------------------------------------------------------------------------
-def checkpoint_dict(model, optimizer, scheduler, config: TrainConfig, progress: Progress) -> dict:
-    return {"format": rundir.CHECKPOINT_FORMAT, "model": _unwrap(model).state_dict(),
+def checkpoint_dict(model, optimizer, scheduler, config: TrainConfig, progress: Progress, average=None) -> dict:
+    """'model' holds the weights the run evaluates (the average, when on); 'train_model' the
+    weights the optimiser moves, kept only when they differ, for a resume."""
+    weights = {"model": _unwrap(model).state_dict()}
+    if average is not None:
+        weights = {"model": average.module.state_dict(), "train_model": weights["model"],
+                   "averaged_steps": int(average.n_averaged)}
+    return {"format": rundir.CHECKPOINT_FORMAT, **weights,
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "epoch": progress.epoch, "batch": progress.batch, "step": progress.step,
             "best_val_acc": progress.best_val_acc, "best_epoch": progress.best_epoch,
@@ -266,7 +299,7 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
     progress = Progress()
     if resume:
         checkpoint = rundir.load_checkpoint(run_dir / rundir.LAST, map_location=device)
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(checkpoint.get("train_model", checkpoint["model"]))
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         progress = Progress(checkpoint["epoch"], checkpoint["batch"], checkpoint["step"],
@@ -284,6 +317,10 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
             return "stopped"
         model.load_state_dict(weights)
         progress.wall_seconds = time.perf_counter() - started
+    average = build_average(model, config.ema)
+    if average is not None and resume and "train_model" in checkpoint:
+        average.module.load_state_dict(checkpoint["model"])
+        average.n_averaged.fill_(checkpoint["averaged_steps"])
     torch.manual_seed(config.seed * 7919 + rank * 104_729 + progress.step)  # augmentation draws
     net = model
     if world > 1:
@@ -319,20 +356,21 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         bar = _progress_bar(show_progress and main_process, epoch, config.epochs, steps_per_epoch, progress.batch)
         result = train_one_epoch(net, optimizer, scheduler, data, config, epoch, progress, world, rank,
-                                 writer, _with_bar(on_step, bar))
+                                 writer, _with_bar(on_step, bar), average)
         if bar:
             bar.close()
         progress.wall_seconds = wall0 + time.perf_counter() - run_started
         if result["stopped"] and progress.batch < steps_per_epoch:
             state = "stopped"
             if main_process:
-                rundir.save_checkpoint(run_dir / rundir.LAST, checkpoint_dict(net, optimizer, scheduler, config, progress))
+                rundir.save_checkpoint(run_dir / rundir.LAST, checkpoint_dict(net, optimizer, scheduler, config, progress,
+                                                                                  average))
                 log.info("stopped at epoch %d, batch %d of %d; last.pt saved", epoch, progress.batch, steps_per_epoch)
             break
         progress.epoch, progress.batch = epoch, 0
         if main_process:
             _end_epoch(net, optimizer, scheduler, data, config, progress, result, writer, run_dir, total_steps,
-                       run_started, run_step0)
+                       run_started, run_step0, average)
         if world > 1:
             dist.barrier()
         if result["stopped"]:
@@ -362,10 +400,10 @@ def _pretrain(config: TrainConfig, device, run_dir: Path) -> dict | None:
 
 
 def _end_epoch(net, optimizer, scheduler, data, config, progress, result, writer, run_dir, total_steps,
-               run_started, run_step0) -> None:
+               run_started, run_step0, average) -> None:
     """Evaluate, log, checkpoint: everything a reader of the run directory sees per epoch."""
     epoch = progress.epoch
-    val = evaluate(_unwrap(net), data.val_x, data.val_y, config)
+    val = evaluate(average.module if average is not None else _unwrap(net), data.val_x, data.val_y, config)
     lr = optimizer.param_groups[0]["lr"]
     rate = result["images"] / max(result["seconds"], 1e-9)
     figures = {"train/loss": result["loss"], "train/acc": result["acc"], "val/loss": val["loss"],
@@ -376,7 +414,7 @@ def _end_epoch(net, optimizer, scheduler, data, config, progress, result, writer
     improved = val["acc"] > progress.best_val_acc
     if improved:
         progress.best_val_acc, progress.best_epoch = val["acc"], epoch
-    checkpoint = checkpoint_dict(net, optimizer, scheduler, config, progress)
+    checkpoint = checkpoint_dict(net, optimizer, scheduler, config, progress, average)
     rundir.save_checkpoint(run_dir / rundir.LAST, checkpoint)
     if improved:
         rundir.save_checkpoint(run_dir / rundir.BEST, checkpoint)

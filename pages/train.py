@@ -55,14 +55,25 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
                                    help="first learn characters drawn in every font on this machine, then the "
                                         "real data; the weights are cached for the next run of this recipe"),
         "pretrain_epochs": c.number_input("Pre-training epochs", 1, 1000, d.pretrain_epochs, key=f"{key}pretrain_epochs"),
-        "val_fraction": a.number_input("Validation fraction", 0.01, 0.99, d.val_fraction, key=f"{key}val"),
-        "seed": b.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
-        "device": c.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
-        "amp": a.checkbox("bf16 autocast (CUDA)", d.amp, key=f"{key}amp"),
-        "channels_last": b.checkbox("channels_last", d.channels_last, key=f"{key}cl"),
-        "compile": c.checkbox("torch.compile", d.compile, key=f"{key}compile"),
-        "gpus": a.number_input("GPUs (DDP)", 1, 64, d.gpus, key=f"{key}gpus"),
-        "name": b.text_input("Run name (optional)", "", key=f"{key}name", placeholder=runs.default_name(d)),
+        "pseudo_label": ",".join(a.multiselect(
+            "Pseudo-label the test images with", [str(r.path) for r in sources], key=f"{key}pseudo",
+            format_func=lambda p: labels.get(p, p), placeholder="no pseudo-labels",
+            help="test images these runs agree on join the training set with their mean prediction as the "
+                 "label (self-training); the runs must validate on this run's split")),
+        "pseudo_threshold": b.number_input("Pseudo-label confidence", 0.01, 1.0, d.pseudo_threshold,
+                                           key=f"{key}pseudo_threshold",
+                                           help="the teachers' mean top probability a test image needs"),
+        "val_fraction": c.number_input("Validation fraction", 0.01, 0.99, d.val_fraction, key=f"{key}val"),
+        "seed": a.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
+        "device": b.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
+        "amp": c.checkbox("bf16 autocast (CUDA)", d.amp, key=f"{key}amp"),
+        "channels_last": a.checkbox("channels_last", d.channels_last, key=f"{key}cl"),
+        "compile": b.checkbox("torch.compile", d.compile, key=f"{key}compile"),
+        "gpus": c.number_input("GPUs (DDP)", 1, 64, d.gpus, key=f"{key}gpus"),
+        "ema": b.number_input("Weight average: EMA decay per step (0: off)", 0.0, 0.9999, d.ema, format="%.4f",
+                              key=f"{key}ema", help="evaluate and save a moving average of the weights, "
+                                                    "e.g. 0.995; steadier than the last step's weights"),
+        "name": a.text_input("Run name (optional)", "", key=f"{key}name", placeholder=runs.default_name(d)),
     }
     return values
 

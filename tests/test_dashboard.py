@@ -87,13 +87,15 @@ def test_bad_data_set_is_an_error_not_a_crash(tmp_path, monkeypatch):
 
 
 def test_train_page_start_creates_a_run(app_env):
-    runs_root, _ = app_env
+    runs_root, teacher = app_env
     before = {p.name for p in runs_root.iterdir()}
     app = open_page("train")
     assert [b.label for b in app.button if b.label == "Start"]
     app.number_input(key="fast-epochs").set_value(1)
     app.number_input(key="fast-batch").set_value(32)
     app.selectbox(key="fast-size").set_value(20)
+    app.multiselect(key="fast-pseudo").set_value([str(teacher)])
+    app.number_input(key="fast-pseudo_threshold").set_value(0.01)
     app.text_input(key="fast-name").set_value("from-the-form")
     app.button[0].click().run()
     assert not app.exception and "Started" in app.success[0].value
@@ -101,6 +103,8 @@ def test_train_page_start_creates_a_run(app_env):
     assert len(new) == 1
     assert rundir.wait_for(lambda: rundir.read_status(new[0])["state"] not in ("queued", "running"), 120, 0.5)
     assert rundir.read_status(new[0])["state"] == "finished", rundir.log_tail(new[0])
+    assert rundir.read_json(new[0] / rundir.CONFIG)["pseudo_label"] == str(teacher.resolve())
+    assert "pseudo-labels: 62 of 62 test images" in (new[0] / rundir.LOG).read_text()
 
 
 def test_train_page_reports_a_bad_option(app_env):
@@ -144,11 +148,11 @@ def test_submit_page_yields_a_valid_csv(app_env, small_demo):
 
 
 def test_submit_page_scores_the_choice_on_validation(app_env):
-    _, run_dir = app_env
     app = open_page("submit")
+    [chosen] = app.multiselect[0].value  # the newest finished run (other tests add runs)
     by_label(app.button, "Score this choice on the validation split").click().run()
     assert not app.exception and not app.error
-    best = rundir.read_status(run_dir)["best_val_acc"]
+    best = rundir.read_status(chosen.path)["best_val_acc"]
     assert {m.label: m.value for m in app.metric} == {"Validation accuracy": f"{best:.4f}"}
 
 

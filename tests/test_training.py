@@ -221,7 +221,7 @@ def test_stop_then_resume_continues_from_last_pt(small_demo, tmp_path, monkeypat
 
 def test_kill_9_is_noticed_and_resume_recovers(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_MAX_RUNS", "1")
-    config = make_config("fast", data=str(small_demo), name="killed", **{**QUICK, "epochs": 40})
+    config = make_config("fast", data=str(small_demo), name="killed", **{**QUICK, "epochs": 40, "ema": 0.9})
     run_dir = runs.launch(config, tmp_path)
     assert rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 2, 120, 0.2)
     os.killpg(rundir.read_status(run_dir)["pgid"], signal.SIGKILL)
@@ -230,6 +230,8 @@ def test_kill_9_is_noticed_and_resume_recovers(small_demo, tmp_path, monkeypatch
     assert torch.load(run_dir / rundir.LAST, weights_only=True)["epoch"] >= 2  # intact
     runs.resume(run_dir)
     assert wait_state(run_dir, ("finished",), timeout=240)["epoch"] == 40
+    final = torch.load(run_dir / rundir.LAST, weights_only=True)
+    assert final["averaged_steps"] == final["step"] == 40 * 3  # the weight average survived the resume
 
 
 def test_dead_process_with_running_status_is_marked_failed(tmp_path):
@@ -346,11 +348,62 @@ def test_pretrain_on_synthetic_characters_then_reuse_the_cached_weights(small_de
     assert "pre-training charnet on " in log and "pre-training epoch 1/1" in log
     status = rundir.read_status(next(tmp_path.glob("*-first")))
     assert status["state"] == "finished" and status.get("phase") is None
-    second = cli(*args, "--name", "second")
+    # pseudo-labels do not shape the pre-training: the second run still takes the cached weights
+    second = cli(*args, "--name", "second", "--pseudo-label", next(tmp_path.glob("*-first")))
     assert second.returncode == 0, second.stderr[-2000:]
-    assert "pre-trained weights from the cache" in (next(tmp_path.glob("*-second")) / "train.log").read_text()
+    log = (next(tmp_path.glob("*-second")) / "train.log").read_text()
+    assert "pre-trained weights from the cache" in log and "pseudo-labels: " in log
 
 
 def test_pretrain_and_init_together_are_refused(small_demo, finished_run, tmp_path):
     result = cli("train", "--data", small_demo, "--runs", tmp_path, "--pretrain", 10, "--init", finished_run)
     assert result.returncode == 2 and "pretrain and init both set" in result.stderr
+
+
+def test_pseudo_labels_from_a_teacher_run_join_the_training_set(finished_run, small_demo, tmp_path):
+    args = ("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
+            "--image-size", 20, "--batch-size", 32, "--epochs", 1, "--no-progress")
+    result = cli(*args, "--pseudo-label", finished_run, "--pseudo-threshold", 0.001, "--name", "student")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = next(tmp_path.glob("*-student"))
+    assert json.loads((run_dir / "config.json").read_text())["pseudo_label"] == str(finished_run.resolve())
+    log = (run_dir / "train.log").read_text()
+    assert "pseudo-labels: 62 of 62 test images" in log  # the small demo set: one test image per class
+    fit = 62 * 3 - len(np.load(finished_run / rundir.VAL_PREDICTIONS)["ids"])
+    assert f"{fit + 62} train / " in log
+    # none reach a probability of 1, so none join; a teacher named by a part of its folder name
+    result = cli(*args, "--pseudo-label", "one-epoch", "--runs", finished_run.parent, "--pseudo-threshold", 1.0)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pseudo-labels: 0 of 62 test images" in result.stdout
+
+
+def test_pseudo_label_teachers_must_share_the_split(finished_run, small_demo, tmp_path):
+    import shutil
+    other = tmp_path / "teachers" / "other-seed"
+    shutil.copytree(finished_run, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "seed": 1}))
+    args = ("train", "--data", small_demo, "--runs", tmp_path / "runs", "--image-size", 20, "--epochs", 1)
+    result = cli(*args, "--pseudo-label", f"{finished_run},{other}")
+    assert result.returncode == 2 and "other-seed: validates on another split" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+    result = cli(*args, "--pseudo-label", finished_run, "--pseudo-threshold", 0)
+    assert result.returncode == 2 and "pseudo threshold must be above 0" in result.stderr
+    result = cli(*args, "--pseudo-label", "no-such-run")
+    assert result.returncode == 2 and "no run matches 'no-such-run'" in result.stderr
+
+
+def test_weight_average_is_what_the_run_evaluates_and_saves(small_demo, tmp_path):
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--image-size", 20,
+                 "--batch-size", 32, "--epochs", 2, "--ema", 0.5, "--name", "averaged", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = next(tmp_path.glob("*-averaged"))
+    best = torch.load(run_dir / rundir.BEST, weights_only=True)
+    assert best["averaged_steps"] == best["step"] > 0
+    trained, averaged = best["train_model"], best["model"]
+    assert trained.keys() == averaged.keys()
+    assert any(not torch.equal(trained[key], averaged[key]) for key in trained)
+    score = cli("score", "--run", run_dir)  # predict and score take the averaged weights
+    assert f"val accuracy {rundir.read_status(run_dir)['best_val_acc']:.4f}" in score.stdout, score.stderr
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--epochs", 1, "--ema", 1.0)
+    assert result.returncode == 2 and "ema must be in [0, 1)" in result.stderr
