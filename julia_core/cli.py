@@ -116,7 +116,10 @@ def add_train_parser(commands) -> None:
              "init": "start from this run's best weights (a run directory or a .pt file)",
              "pseudo_label": "teacher runs (comma-separated names or paths, on this run's split): the test images "
                              "they label confidently join the training set",
-             "pseudo_threshold": "the teachers' mean top probability a test image needs (default 0.7)"}
+             "pseudo_threshold": "the teachers' mean top probability a test image needs (default 0.7)",
+             "seed": "seed of the weights, the batch order, the augmentation and (unless --split-seed) the split",
+             "split_seed": "seed of the validation split (default -1: --seed); keep it to ensemble seeds on one split",
+             "ema": "evaluate and save a moving average of the weights, this decay per step (0: off)"}
     for field in dataclasses.fields(TrainConfig):
         if field.name in ("preset",):
             continue

@@ -50,6 +50,7 @@ class TrainConfig:
     fold: int = 0
     group: str = ""                 # runs that belong together, e.g. the folds of a label audit
     seed: int = 0
+    split_seed: int = -1            # the validation split's seed; -1: `seed`. Set it to ensemble seeds on one split
     device: str = "auto"
     amp: bool = True                # bf16 autocast, CUDA only
     channels_last: bool = False
@@ -142,6 +143,7 @@ def validate(config: TrainConfig) -> None:
     need(config.folds == 0 or 2 <= config.folds <= 20, f"folds must be 0 (no cross-validation) or 2 to 20, got {config.folds}")
     need(config.folds == 0 or 0 <= config.fold < config.folds, f"fold must be in 0..{config.folds - 1}, got {config.fold}")
     need(not config.group or bool(NAME_PATTERN.match(config.group)), f"group {config.group!r} may hold only letters, digits, '.', '_' and '-'")
+    need(config.split_seed >= -1, f"split seed must be -1 (the run's seed) or at least 0, got {config.split_seed}")
     need(config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {config.device!r}")
     need(1 <= config.gpus <= 64, f"gpus must be between 1 and 64, got {config.gpus}")
     need(config.log_every >= 1, f"log every must be at least 1 step, got {config.log_every}")

@@ -48,7 +48,9 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
 
 
 def split_key(config: TrainConfig) -> tuple:
-    return (config.folds, config.fold, config.seed) if config.folds else (config.val_fraction, config.seed)
+    from .split import split_seed
+    seed = split_seed(config)
+    return (config.folds, config.fold, seed) if config.folds else (config.val_fraction, seed)
 
 
 def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
@@ -86,7 +88,7 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
 def _same_split(a: TrainConfig, b: TrainConfig) -> bool:
     """One split: the same validation images, or folds of the same k-fold assignment."""
     if a.folds and b.folds:
-        return (a.folds, a.seed) == (b.folds, b.seed)
+        return (a.folds, split_key(a)[2]) == (b.folds, split_key(b)[2])
     return split_key(a) == split_key(b)
 
 

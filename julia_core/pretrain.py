@@ -45,12 +45,12 @@ def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
     """The run's model and inputs on the synthetic set, with the pre-training recipe."""
     return dataclasses.replace(config, data=str(data), epochs=config.pretrain_epochs, val_fraction=0.05,
                                folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
-                               pseudo_label="", name="", preset="", gpus=1, **PRETRAIN_RECIPE)
+                               pseudo_label="", split_seed=-1, name="", preset="", gpus=1, **PRETRAIN_RECIPE)
 
 
 # Options that do not shape the pre-training: not part of its cache key.
 NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp", "channels_last",
-               "pseudo_label", "pseudo_threshold", "ema")
+               "pseudo_label", "pseudo_threshold", "ema", "split_seed")
 
 
 def weights_path(config: TrainConfig) -> Path:

@@ -45,8 +45,13 @@ def fold_split(labels, folds: int, fold: int, seed: int = 0) -> tuple[np.ndarray
     return np.flatnonzero(assignment != fold), np.flatnonzero(assignment == fold)
 
 
+def split_seed(config) -> int:
+    """The seed that draws a config's validation images: its own, unless split_seed is set."""
+    return config.split_seed if config.split_seed >= 0 else config.seed
+
+
 def run_split(labels, config) -> tuple[np.ndarray, np.ndarray]:
     """The (train, val) indices a training config uses: its fold, or its seeded 4:1-style split."""
     if config.folds:
-        return fold_split(labels, config.folds, config.fold, config.seed)
-    return stratified_split(labels, config.val_fraction, config.seed)
+        return fold_split(labels, config.folds, config.fold, split_seed(config))
+    return stratified_split(labels, config.val_fraction, split_seed(config))

@@ -74,6 +74,10 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
                               key=f"{key}ema", help="evaluate and save a moving average of the weights, "
                                                     "e.g. 0.995; steadier than the last step's weights"),
         "name": a.text_input("Run name (optional)", "", key=f"{key}name", placeholder=runs.default_name(d)),
+        "split_seed": c.number_input("Validation split seed (-1: the seed)", -1, 2**31 - 1, d.split_seed,
+                                     key=f"{key}split_seed",
+                                     help="keep the split of another run while the seed changes the rest: "
+                                          "an ensemble of seeds that Score can judge"),
     }
     return values
 

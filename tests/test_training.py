@@ -407,3 +407,22 @@ def test_weight_average_is_what_the_run_evaluates_and_saves(small_demo, tmp_path
     assert f"val accuracy {rundir.read_status(run_dir)['best_val_acc']:.4f}" in score.stdout, score.stderr
     result = cli("train", "--data", small_demo, "--runs", tmp_path, "--epochs", 1, "--ema", 1.0)
     assert result.returncode == 2 and "ema must be in [0, 1)" in result.stderr
+
+
+def test_split_seed_keeps_the_split_while_the_seed_changes(finished_run, small_demo, tmp_path):
+    from julia_core.predict import split_key
+    from julia_core.split import run_split
+    labels = np.repeat(np.arange(62), 3)
+    base = make_config("fast", data=str(small_demo), seed=0)
+    other_seed = make_config("fast", data=str(small_demo), seed=5, split_seed=0)
+    assert [a.tolist() for a in run_split(labels, base)] == [a.tolist() for a in run_split(labels, other_seed)]
+    assert split_key(base) == split_key(other_seed) != split_key(make_config("fast", seed=5))
+    # an ensemble of two seeds on one split: score takes it, and one of them may teach the other
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--image-size", 20,
+                 "--batch-size", 32, "--epochs", 1, "--seed", 5, "--split-seed", 0, "--name", "seed5",
+                 "--pseudo-label", finished_run, "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    scored = cli("score", "--run", finished_run, "--run", next(tmp_path.glob("*-seed5")))
+    assert scored.returncode == 0 and "from 2 run(s)" in scored.stdout, scored.stderr
+    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--epochs", 1, "--split-seed", -2)
+    assert result.returncode == 2 and "split seed must be -1" in result.stderr
