@@ -196,8 +196,7 @@ def run_train(args) -> int:
             runs.resume(run_dir, runs_root)
             print(run_dir)
             return 0
-        runs.check_resumable(run_dir)
-        code = _train_in(run_dir, True, not args.no_progress, console=True)
+        code = _train_in(run_dir, runs.check_resumable(run_dir), not args.no_progress, console=True)
     else:
         names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
         overrides = {name: getattr(args, name) for name in names}

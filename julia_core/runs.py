@@ -244,19 +244,21 @@ def _signal(status: dict, signum: int) -> None:
         pass
 
 
-def check_resumable(run_dir: Path) -> None:
+def check_resumable(run_dir: Path) -> bool:
+    """A stopped or failed run may resume; returns whether it has a last.pt to continue from (a run
+    that ended before its first save, e.g. during pre-training, starts again: it lost nothing)."""
     status = refresh(run_dir)
     if status.get("state") not in ("stopped", "failed"):
         raise RunError(f"{run_dir.name} is {status.get('state')}; only a stopped or failed run can resume")
-    if not (run_dir / rundir.LAST).exists():
-        raise RunError(f"{run_dir.name} has no {rundir.LAST} to resume from (it ended before its first save)")
+    return (run_dir / rundir.LAST).exists()
 
 
 def resume(run_dir: Path, runs_root: Path | None = None) -> Path:
-    """Queue a stopped or failed run to continue from its last.pt."""
+    """Queue a stopped or failed run to continue from its last.pt, or from the start without one."""
     run_dir = Path(run_dir)
-    check_resumable(run_dir)
-    rundir.update_status(run_dir, state="queued", resume=True, error=None, ended=None, stop_requested=None)
+    from_checkpoint = check_resumable(run_dir)
+    rundir.update_status(run_dir, state="queued", resume=from_checkpoint, error=None, ended=None,
+                         stop_requested=None)
     schedule(runs_root or run_dir.parent)
     return run_dir
 

@@ -313,7 +313,7 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
         started = time.perf_counter()
         weights = _pretrain(config, device, run_dir)
         if weights is None:
-            log.info("stopped during pre-training; nothing to resume from, start the run again")
+            log.info("stopped during pre-training; Resume starts the run again (the synthetic set is cached)")
             return "stopped"
         model.load_state_dict(weights)
         progress.wall_seconds = time.perf_counter() - started
@@ -332,7 +332,8 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
     total_steps = config.epochs * steps_per_epoch
     if main_process:
         from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(run_dir), purge_step=progress.step + 1 if resume else None)
+        again = resume or any(run_dir.glob("events.out.tfevents.*"))  # a resume, or a start again
+        writer = SummaryWriter(str(run_dir), purge_step=progress.step + 1 if again else None)
         if not resume:
             _write_hparams(writer, config)
         log.info("%s on %s: %d parameters, %d train / %d val images, %d steps per epoch, world %d",

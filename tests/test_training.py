@@ -426,3 +426,22 @@ def test_split_seed_keeps_the_split_while_the_seed_changes(finished_run, small_d
     assert scored.returncode == 0 and "from 2 run(s)" in scored.stdout, scored.stderr
     result = cli("train", "--data", small_demo, "--runs", tmp_path, "--epochs", 1, "--split-seed", -2)
     assert result.returncode == 2 and "split seed must be -1" in result.stderr
+
+
+def test_a_run_that_failed_before_its_first_save_starts_again_on_resume(finished_run, small_demo, tmp_path):
+    import shutil
+    from julia_core import train
+    teacher = shutil.copytree(finished_run, tmp_path / "teacher")
+    config = make_config("fast", data=str(small_demo), pseudo_label=str(teacher), name="student", **QUICK)
+    run_dir = runs.prepare_run(config, tmp_path / "runs")
+    teacher.rename(tmp_path / "moved")  # the teacher vanished after the launch
+    assert train.run(run_dir, show_progress=False, console=False) == 1
+    status = rundir.read_status(run_dir)
+    assert status["state"] == "failed" and "teacher: not a run directory" in status["error"]
+    assert not (run_dir / rundir.LAST).exists()
+    (tmp_path / "moved").rename(teacher)
+    runs.resume(run_dir)  # nothing to continue from: it starts again
+    assert rundir.read_status(run_dir)["resume"] is False
+    assert wait_state(run_dir, ("finished",))["epoch"] == 1
+    steps = [step for step, _ in read_scalars(run_dir)["train/loss_step"]]
+    assert steps == sorted(set(steps))
