@@ -87,8 +87,9 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
 
 def _same_split(a: TrainConfig, b: TrainConfig) -> bool:
     """One split: the same validation images, or folds of the same k-fold assignment."""
+    from .split import split_seed
     if a.folds and b.folds:
-        return (a.folds, split_key(a)[2]) == (b.folds, split_key(b)[2])
+        return (a.folds, split_seed(a)) == (b.folds, split_seed(b))
     return split_key(a) == split_key(b)
 
 

@@ -44,10 +44,9 @@ def check_teachers(config) -> list[Path]:
 
 
 def pseudo_labels(teachers: list[Path], data_dir: Path, threshold: float, device: str = "auto"):
-    """(test IDs, labels, confidences) of the test images whose mean teacher probability for
-    their top class reaches `threshold`."""
+    """(test IDs, labels) of the test images whose mean teacher probability for their top class
+    reaches `threshold`."""
     from .predict import predict_test
     ids, probs = predict_test(teachers, data_dir, device=device)
-    confidence, labels = probs.max(1), probs.argmax(1)
-    keep = confidence >= threshold
-    return ids[keep], labels[keep].astype(np.int64), confidence[keep]
+    keep = probs.max(1) >= threshold
+    return ids[keep], probs[keep].argmax(1).astype(np.int64)
