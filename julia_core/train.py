@@ -99,7 +99,7 @@ def _pseudo_labelled(config: TrainConfig, dataset: KaggleDataset, test_x, test_i
     from .pseudo import PseudoLabelError, check_teachers, pseudo_labels
     if test_x is None:
         raise PseudoLabelError(f"{dataset.root}: no test images from source {config.source!r} to pseudo-label")
-    ids, classes = pseudo_labels(check_teachers(config), dataset.root, config.pseudo_threshold, config.device)
+    ids, classes = pseudo_labels(check_teachers(config), dataset.root, config.pseudo_threshold, str(device))
     row = {int(i): n for n, i in enumerate(test_ids)}
     rows = torch.tensor([row[int(i)] for i in ids], dtype=torch.long, device=device)
     log.info("pseudo-labels: %d of %d test images at mean teacher confidence >= %.2f", len(ids), len(test_ids),
