@@ -21,13 +21,14 @@ def teacher_refs(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def check_teachers(config) -> list[Path]:
-    """Each teacher is a finished run on the same split as `config`; returns their directories."""
+def check_teachers(refs: list, config) -> list[Path]:
+    """Each teacher is a run with a best checkpoint on the same split as `config`; returns their
+    directories."""
     from . import rundir
     from .config import TrainConfig
     from .predict import split_key
     teachers = []
-    for ref in teacher_refs(config.pseudo_label):
+    for ref in refs:
         path = Path(ref).expanduser()
         if not (path / rundir.CONFIG).is_file():
             raise PseudoLabelError(f"{path}: not a run directory (no {rundir.CONFIG}); pseudo-label names teacher runs")

@@ -153,8 +153,7 @@ def teacher_paths(config: TrainConfig, runs_root: Path) -> str:
     """The pseudo-label teachers, by path or name, checked now and written as portable paths."""
     from .pseudo import check_teachers, teacher_refs
     paths = [resolve_run(runs_root, ref) for ref in teacher_refs(config.pseudo_label)]
-    resolved = dataclasses.replace(config, pseudo_label=",".join(str(p) for p in paths))
-    return ",".join(settings.portable_path(p) for p in check_teachers(resolved))
+    return ",".join(settings.portable_path(p) for p in check_teachers(paths, config))
 
 
 def default_name(config: TrainConfig) -> str:

@@ -96,10 +96,11 @@ def load_data(config: TrainConfig, device: torch.device) -> Data:
 
 def _pseudo_labelled(config: TrainConfig, dataset: KaggleDataset, test_x, test_ids, device):
     """The test images the teacher runs label confidently, in this run's preprocessing."""
-    from .pseudo import PseudoLabelError, check_teachers, pseudo_labels
+    from .pseudo import PseudoLabelError, check_teachers, pseudo_labels, teacher_refs
     if test_x is None:
         raise PseudoLabelError(f"{dataset.root}: no test images from source {config.source!r} to pseudo-label")
-    ids, classes = pseudo_labels(check_teachers(config), dataset.root, config.pseudo_threshold, str(device))
+    teachers = check_teachers(teacher_refs(config.pseudo_label), config)
+    ids, classes = pseudo_labels(teachers, dataset.root, config.pseudo_threshold, str(device))
     row = {int(i): n for n, i in enumerate(test_ids)}
     rows = torch.tensor([row[int(i)] for i in ids], dtype=torch.long, device=device)
     log.info("pseudo-labels: %d of %d test images at mean teacher confidence >= %.2f", len(ids), len(test_ids),
