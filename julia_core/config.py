@@ -52,8 +52,8 @@ class TrainConfig:
     seed: int = 0
     split_seed: int = -1            # the validation split's seed; -1: `seed`. Set it to ensemble seeds on one split
     device: str = "auto"
-    amp: bool = True                # bf16 autocast, CUDA only
-    channels_last: bool = False
+    amp: bool = True                # bf16 autocast where the device has bf16 in hardware (CUDA, AVX512-BF16/AMX CPUs)
+    channels_last: bool = False     # NHWC convolutions: faster at batch 128, slower at batch 8 (docs/BENCHMARKS.md)
     compile: bool = False
     eval_batch_size: int = 1024
     log_every: int = 20             # steps between train-loss points
@@ -82,12 +82,13 @@ PRESETS: dict[str, dict] = {
     # A few minutes on a 2-core CPU, useful accuracy.
     "fast": dict(model="charnet", image_size=32, mode="L", source="resized", epochs=15, batch_size=128,
                  optimizer="adamw", lr=3e-3, schedule="onecycle", weight_decay=5e-4,
-                 label_smoothing=0.1, augment=0.5, normalize="per_image"),
+                 label_smoothing=0.1, augment=0.5, normalize="per_image", channels_last=True),
     # Highest accuracy (docs/EXPERIMENTS.md): charnet at 48 px from the originals, first taught
     # 400 synthetic characters per class for 8 epochs, then fine-tuned at a lower rate with mixup.
     "best": dict(model="charnet", image_size=48, mode="L", source="original", epochs=40, batch_size=128,
                  optimizer="adamw", lr=1e-3, schedule="onecycle", weight_decay=5e-4, label_smoothing=0.1,
-                 augment=0.5, mixup=0.2, normalize="per_image", pretrain=400, pretrain_epochs=8),
+                 augment=0.5, mixup=0.2, normalize="per_image", pretrain=400, pretrain_epochs=8,
+                 channels_last=True),
 }
 
 

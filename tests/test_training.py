@@ -113,6 +113,22 @@ def test_seed_resnet18_parameter_count():
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 62)
 
 
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_cpu_autocast_is_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16):
+    """--amp on a CPU computes in bf16 when the CPU does it in hardware, else stays float32
+    (emulated bf16 would be slower); --no-amp is always float32."""
+    from julia_core import inference
+    monkeypatch.setattr(inference, "_cpu_has_bf16", lambda: has_bf16)
+    layer, x, cpu = torch.nn.Linear(4, 2), torch.ones(3, 4), torch.device("cpu")
+    with inference.autocast(cpu, True):
+        assert layer(x).dtype == (torch.bfloat16 if has_bf16 else torch.float32)
+    with inference.autocast(cpu, False):
+        assert layer(x).dtype == torch.float32
+    probs = inference.predict_probabilities(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 62)),
+                                            torch.zeros(5, 4, 4, dtype=torch.uint8), "unit", amp=True)
+    assert probs.dtype == torch.float32 and torch.allclose(probs.sum(1), torch.ones(5), atol=1e-3)
+
+
 @pytest.mark.parametrize("name,size", [("charnet", 32), ("charnet_wide", 48), ("charnet", 28)])
 def test_task_models_shapes(name, size):
     from julia_core.models import build_model

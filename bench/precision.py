@@ -1,0 +1,82 @@
+"""Training-step speed by precision (float32, bf16 autocast) and memory layout (NCHW,
+channels_last), for the presets' models at their batch sizes: which switches pay on this device.
+
+One step is what `train_one_epoch` does (forward under `inference.autocast`, cross-entropy,
+backward, AdamW); random inputs, so no data set is needed. Prints a Markdown table.
+
+    python bench/precision.py [--device auto] [--seconds 10]
+"""
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from julia_core.inference import autocast, bf16_native  # noqa: E402
+from julia_core.models import build_model  # noqa: E402
+from julia_core.train import select_device  # noqa: E402
+
+CASES = [  # (model, image size, batch): the best/fast presets' and the seed preset's
+    ("charnet", 48, 128), ("charnet", 32, 128), ("charnet_wide", 48, 128), ("seed_resnet18", 28, 8)]
+
+
+def images_per_second(name: str, size: int, batch: int, device: torch.device, bf16: bool,
+                      channels_last: bool, seconds: float) -> float:
+    torch.manual_seed(0)
+    model = build_model(name, 1).to(device)
+    x = torch.randn(batch, 1, size, size, device=device)
+    y = torch.randint(0, 62, (batch,), device=device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step():
+        with autocast(device, bf16):
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):  # warm-up: oneDNN/cuDNN pick their kernels on the first steps
+        step()
+    _sync(device)
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        step()
+        steps += 1
+    _sync(device)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seconds", type=float, default=10, help="how long to time each case")
+    args = parser.parse_args()
+    device = select_device(args.device)
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
+          f"{torch.__version__}, device {device}, bf16 in hardware: {bf16_native(device)}\n")
+    print("| model | input | batch | float32 | float32 channels_last | bf16 | bf16 channels_last |")
+    print("|---|---|---|---|---|---|---|")
+    for name, size, batch in CASES:
+        speeds = [images_per_second(name, size, batch, device, bf16, layout, args.seconds)
+                  for bf16 in (False, True) for layout in (False, True)]
+        cells = " | ".join(f"{speed:,.0f} ({speed / speeds[0]:.2f}x)" for speed in speeds)
+        print(f"| {name} | {size} px | {batch} | {cells} |", flush=True)
+    if not bf16_native(device):
+        print("\n(no bf16 in hardware here: the bf16 columns ran in float32, as training would)")
+
+
+if __name__ == "__main__":
+    main()
