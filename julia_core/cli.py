@@ -111,7 +111,8 @@ def add_train_parser(commands) -> None:
     train.add_argument("--resume-in-place", action="store_true", help=argparse.SUPPRESS)
     helps = {"data": "data set folder (default: $JULIA_DATA or the demo set)", "mode": "grey or rgb",
              "augment": "augmentation strength 0..1", "gpus": "DDP over N GPUs through torchrun (CPU: N gloo processes)",
-             "amp": "bf16 autocast where the device has bf16 in hardware (CUDA; CPUs with AVX512-BF16 or AMX)", "compile": "torch.compile the model",
+             "amp": "bf16 autocast where the device has bf16 in hardware (CUDA; CPUs with AVX512-BF16 or AMX)",
+             "compile": "torch.compile the model",
              "name": "run name: letters, digits, '.', '_', '-'",
              "init": "start from this run's best weights (a run directory or a .pt file)",
              "pseudo_label": "teacher runs (comma-separated names or paths, on this run's split): the test images "

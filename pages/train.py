@@ -67,7 +67,8 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
         "seed": a.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
         "device": b.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
         "amp": c.checkbox("bf16 autocast", d.amp, key=f"{key}amp",
-                          help="on CUDA, and on CPUs with bf16 in hardware (AVX512-BF16 or AMX): about twice as fast; a no-op elsewhere"),
+                          help="on CUDA, and on CPUs with bf16 in hardware (AVX512-BF16 or AMX): "
+                               "about twice as fast; a no-op elsewhere"),
         "channels_last": a.checkbox("channels_last", d.channels_last, key=f"{key}cl"),
         "compile": b.checkbox("torch.compile", d.compile, key=f"{key}compile"),
         "gpus": c.number_input("GPUs (DDP)", 1, 64, d.gpus, key=f"{key}gpus"),
