@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check, under 5 minutes: a few epochs of the `seed` and `best` presets on CUDA with bf16,
-# then the loop-speed comparison; prints img/s and accuracy. Run it on a machine with a GPU:
+# then the precision/layout table and the loop-speed comparison; prints img/s and accuracy.
+# Run it on a machine with a GPU:
 #
 #   scripts/gpu_check.sh [DATA_DIR]        (default: $JULIA_DATA, else the demo set, made if missing)
 #
@@ -27,6 +28,7 @@ export JULIA_CACHE=${JULIA_CACHE:-$RUNS/cache}
     echo "$1: $(( $(date +%s) - start )) s wall for $2 epochs"
   done
   $PY -m julia_core runs --runs "$RUNS"
+  timeout 90 $PY bench/precision.py --device cuda --seconds 3 || echo "precision: stopped at its time limit"
   if [ -e "$DATA/train" ]; then
     timeout 150 $PY bench/train_speed.py --data "$DATA" --device cuda --seconds 15 --seed-epochs 3 || echo "train_speed: stopped at its time limit"
   fi
