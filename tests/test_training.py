@@ -129,7 +129,7 @@ def test_cpu_autocast_is_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16):
     assert probs.dtype == torch.float32 and torch.allclose(probs.sum(1), torch.ones(5), atol=1e-3)
 
 
-@pytest.mark.parametrize("name,size", [("charnet", 32), ("charnet_wide", 48), ("charnet", 28)])
+@pytest.mark.parametrize("name,size", [("charnet", 32), ("charnet_wide", 48), ("charnet_deep", 48), ("charnet", 28)])
 def test_task_models_shapes(name, size):
     from julia_core.models import build_model
     for channels in (1, 3):
