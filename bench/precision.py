@@ -1,5 +1,7 @@
 """Training-step speed by precision (float32, bf16 autocast) and memory layout (NCHW,
 channels_last), for the presets' models at their batch sizes: which switches pay on this device.
+Then prediction speed (`predict_probabilities`, as `score`, `predict` and the Submit page call it)
+by layout, in bf16 where the device has it, with and without TTA.
 
 One step is what `train_one_epoch` does (forward under `inference.autocast`, cross-entropy,
 backward, AdamW); random inputs, so no data set is needed. Prints a Markdown table.
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core.inference import autocast, bf16_native  # noqa: E402
+from julia_core.inference import autocast, bf16_native, predict_probabilities  # noqa: E402
 from julia_core.models import build_model  # noqa: E402
 from julia_core.train import select_device  # noqa: E402
 
@@ -54,6 +56,22 @@ def images_per_second(name: str, size: int, batch: int, device: torch.device, bf
     return steps * batch / (time.perf_counter() - started)
 
 
+def predictions_per_second(name: str, size: int, device: torch.device, channels_last: bool, tta: bool,
+                           count: int = 5028) -> float:
+    """Images per second through `predict_probabilities` (batches of 1024, bf16 where native)."""
+    torch.manual_seed(0)
+    model = build_model(name, 1).to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    images = torch.randint(0, 256, (count, size, size), dtype=torch.uint8, device=device)
+    predict_probabilities(model, images[:1024], "per_image", 1024, True, channels_last, tta)  # warm-up
+    _sync(device)
+    started = time.perf_counter()
+    predict_probabilities(model, images, "per_image", 1024, True, channels_last, tta)
+    _sync(device)
+    return count / (time.perf_counter() - started)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -76,6 +94,12 @@ def main() -> None:
         print(f"| {name} | {size} px | {batch} | {cells} |", flush=True)
     if not bf16_native(device):
         print("\n(no bf16 in hardware here: the bf16 columns ran in float32, as training would)")
+    print("\nPrediction, charnet at 48 px (the best preset), 5028 images in batches of 1024:\n")
+    print("| layout | images/s | with TTA (5 views) |")
+    print("|---|---|---|")
+    for layout in (False, True):
+        plain, tta = (predictions_per_second("charnet", 48, device, layout, tta) for tta in (False, True))
+        print(f"| {'channels_last' if layout else 'NCHW'} | {plain:,.0f} | {tta:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best"
     state = rundir.load_checkpoint(path, map_location=device)
     model = build_model(config.model, 1 if config.mode == "L" else 3).to(device)
     model.load_state_dict(state["model"])
+    if config.channels_last:  # predict in the layout the run trained in: faster where it chose it
+        model = model.to(memory_format=torch.channels_last)
     return model.eval(), config
 
 
@@ -41,7 +43,7 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
         step = (lambda done, count, index=index: progress(index * count + done, len(run_dirs) * count)) \
             if progress else None  # one bar over all the runs
         probs = predict_probabilities(model, torch.from_numpy(test.images).to(target), config.normalize,
-                                      config.eval_batch_size, config.amp, False, tta, step).numpy()
+                                      config.eval_batch_size, config.amp, config.channels_last, tta, step).numpy()
         total = probs if total is None else total + probs
         ids = test.ids
     return ids, total / len(run_dirs)
@@ -77,7 +79,7 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
         train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
         _, val = run_split(train.labels, config)
         probs = predict_probabilities(model, torch.from_numpy(train.images[val]).to(target), config.normalize,
-                                      config.eval_batch_size, config.amp, False, tta).numpy()
+                                      config.eval_batch_size, config.amp, config.channels_last, tta).numpy()
         entry = folds.setdefault(split_key(config), [train.ids[val], train.labels[val], 0.0, 0])
         entry[2], entry[3] = entry[2] + probs, entry[3] + 1
     parts = [folds[key] for key in sorted(folds)]
