@@ -99,10 +99,12 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def build_model(name: str, in_channels: int) -> nn.Module:
+def build_model(name: str, in_channels: int, channels_last: bool = False) -> nn.Module:
+    """The named model; `channels_last` stores its weights NHWC, to match NHWC inputs."""
     if name not in MODELS:
         raise JuliaError(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
-    return MODELS[name].build(in_channels)
+    model = MODELS[name].build(in_channels)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -18,10 +18,9 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best"
     config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
     path = run_dir / (rundir.BEST if checkpoint == "best" else rundir.LAST)
     state = rundir.load_checkpoint(path, map_location=device)
-    model = build_model(config.model, 1 if config.mode == "L" else 3).to(device)
+    # predict in the layout the run trained in: faster where it chose it
+    model = build_model(config.model, 1 if config.mode == "L" else 3, config.channels_last).to(device)
     model.load_state_dict(state["model"])
-    if config.channels_last:  # predict in the layout the run trained in: faster where it chose it
-        model = model.to(memory_format=torch.channels_last)
     return model.eval(), config
 
 

@@ -76,7 +76,7 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     data = load_data(synthetic, device)
     if len(data.train_y) < synthetic.batch_size:  # a tiny set: one batch per epoch
         synthetic = dataclasses.replace(synthetic, batch_size=len(data.train_y))
-    model = build_model(config.model, data.channels).to(device)
+    model = build_model(config.model, data.channels, config.channels_last).to(device)
     optimizer = build_optimizer(synthetic, model)
     steps = len(data.train_y) // synthetic.batch_size
     scheduler = build_scheduler(synthetic, optimizer, steps)

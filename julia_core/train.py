@@ -288,9 +288,7 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
         raise ConfigError(f"batch size {config.batch_size} must divide evenly over {world} processes")
     torch.manual_seed(config.seed)
     data = load_data(config, device)
-    model = build_model(config.model, data.channels).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = build_model(config.model, data.channels, config.channels_last).to(device)
     steps_per_epoch = len(data.train_y) // config.batch_size
     if steps_per_epoch == 0:
         raise ConfigError(f"batch size {config.batch_size} is larger than the {len(data.train_y)} "

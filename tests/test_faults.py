@@ -67,7 +67,7 @@ class OutOfMemoryModel(NaNModel):
     (OutOfMemoryModel, "out of memory on the device: lower the batch size or the image size"),
 ])
 def test_nan_and_out_of_memory_fail_with_their_reason(small_demo, tmp_path, monkeypatch, model, message):
-    monkeypatch.setattr(train, "build_model", lambda name, channels: model(channels))
+    monkeypatch.setattr(train, "build_model", lambda name, channels, channels_last=False: model(channels))
     run_dir = prepared(small_demo, tmp_path, epochs=1, log_every=1)
     assert train.run(run_dir, show_progress=False, console=False) == 1
     status = rundir.read_status(run_dir)
