@@ -1,17 +1,19 @@
 """A synthetic stand-in for the competition data, in the same Kaggle layout.
 
-Each image is a character as a street-view crop looks: a font the machine has (always Pillow's
-built-in scalable font too), sign-like or random colours on a gradient, pieces of the
-neighbouring letters at the edges, rotation, shear and scale, camera blur and sensor noise,
+Each image is a character as a street-view crop looks: a font the machine has (a family at
+random, then one of its styles; always Pillow's built-in scalable font too), sign-like or
+random colours on a gradient, pieces of the neighbouring letters at the edges, rotation, shear and scale, camera blur and sensor noise,
 and an original size and aspect ratio drawn from a wide range. Like the real files, originals
 are PNG bytes behind `.Bmp` names, the 20x20 copies are BMP, and a few images are grey.
 The same seed on the same machine (same fonts) gives the same bytes.
 """
 import glob
+import hashlib
 import os
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,32 +49,94 @@ class DemoSummary:
 
 
 def available_fonts() -> list[str]:
-    """Pillow's built-in font first, then every TrueType/OpenType file that draws Latin letters."""
+    """Pillow's built-in font first, then every TrueType/OpenType file whose letters read as Latin
+    letters: symbol, dingbat, keyboard and small-caps fonts would draw wrong labels."""
     paths = sorted({path for pattern in FONT_PATTERNS for path in glob.glob(pattern, recursive=True)})
     return [BUILTIN_FONT] + [path for path in paths if _draws_latin(path)]
 
 
+def fonts_digest(fonts: list[str]) -> str:
+    """A short name for a font list (file names only: the same fonts on another system match)."""
+    names = "\n".join(sorted(os.path.basename(font) for font in fonts))
+    return hashlib.sha256(names.encode()).hexdigest()[:8]
+
+
+PROBE = "AEHKLRTXabdeghknprsy"  # letters whose shape is much the same in any Latin typeface
+MIN_LETTERS_READ = 0.3          # dingbats and symbols read 0.1-0.25 here; italic serifs 0.4 and up
+MAX_CASE_LIKENESS = 0.9         # lowercase drawn as capitals (small caps) above this
+
+
 def _draws_latin(path: str) -> bool:
-    # Symbol and CJK-only fonts draw the same "missing glyph" box for every letter.
     try:
-        font = ImageFont.truetype(path, 32)
+        return reads_as_latin(ImageFont.truetype(path, 64))
     except OSError:
         return False
-    masks = []
-    for char in "aQ7":
-        mask = Image.new("L", (48, 48), 0)
-        ImageDraw.Draw(mask).text((24, 24), char, fill=255, font=font, anchor="mm")
-        masks.append(mask.tobytes())
-    return all(any(mask) for mask in masks) and len(set(masks)) == 3
+
+
+def reads_as_latin(font: ImageFont.FreeTypeFont) -> bool:
+    """Most probe letters look more like the built-in font's same letter (upright or slanted)
+    than like any other probe letter, and lowercase does not look like uppercase."""
+    glyphs = _glyph_vectors(font, PROBE)
+    read = max(float(np.mean(np.argmax(glyphs @ reference.T, axis=1) == np.arange(len(PROBE))))
+               for reference in _reference_glyphs())
+    case_likeness = float(np.mean(np.sum(_glyph_vectors(font, "aegr") * _glyph_vectors(font, "AEGR"), axis=1)))
+    return read >= MIN_LETTERS_READ and case_likeness <= MAX_CASE_LIKENESS
+
+
+@lru_cache(maxsize=1)
+def _reference_glyphs() -> tuple[np.ndarray, ...]:
+    builtin = ImageFont.load_default(64)
+    return _glyph_vectors(builtin, PROBE), _glyph_vectors(builtin, PROBE, slant=0.25)
+
+
+def _glyph_vectors(font, chars: str, slant: float = 0.0) -> np.ndarray:
+    """Each character cut to its ink, shrunk to 16x16, centred and scaled to unit length (rows)."""
+    rows = []
+    for char in chars:
+        mask = Image.new("L", (128, 128), 0)
+        ImageDraw.Draw(mask).text((64, 64), char, fill=255, font=font, anchor="mm")
+        if slant:
+            mask = mask.transform(mask.size, Image.Transform.AFFINE, (1, slant, -slant * 64, 0, 1, 0),
+                                  Image.Resampling.BILINEAR)
+        box = mask.getbbox()
+        pixels = np.zeros(256) if box is None else \
+            np.asarray(mask.crop(box).resize((16, 16), Image.Resampling.BILINEAR), dtype=np.float64).ravel()
+        pixels = pixels - pixels.mean()
+        rows.append(pixels / (np.linalg.norm(pixels) + 1e-9))
+    return np.stack(rows)
+
+
+@lru_cache(maxsize=8)
+def _families(fonts: tuple[str, ...]) -> list[list[str]]:
+    """The fonts grouped by family name: a family of 30 weights should not drown one of 2."""
+    groups: dict[str, list[str]] = {}
+    for name in fonts:
+        groups.setdefault(_family_name(name), []).append(name)
+    return [groups[family] for family in sorted(groups)]
+
+
+def _family_name(font: str) -> str:
+    return font if font == BUILTIN_FONT else (ImageFont.truetype(font, 16).getname()[0] or font)
+
+
+def _choose_font(fonts: list[str], rng: np.random.Generator) -> str:
+    family = (families := _families(tuple(fonts)))[rng.integers(len(families))]
+    return family[rng.integers(len(family))]
 
 
 _thread_fonts = threading.local()  # FreeType faces are not safe to share between threads
+FACES_PER_THREAD = 512  # each face maps its file once: hundreds of fonts at ~100 sizes each would
+                        # pass Linux's 65530 memory maps per process; opening one costs ~0.2 ms
 
 
 def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
-    cache = _thread_fonts.__dict__.setdefault("fonts", {})
-    if (name, size) not in cache:
+    cache = _thread_fonts.__dict__.setdefault("fonts", OrderedDict())
+    if (name, size) in cache:
+        cache.move_to_end((name, size))
+    else:
         cache[name, size] = ImageFont.load_default(size) if name == BUILTIN_FONT else ImageFont.truetype(name, size)
+        while len(cache) > FACES_PER_THREAD:
+            cache.popitem(last=False)
     return cache[name, size]
 
 
@@ -123,7 +187,7 @@ def _luminance(rgb: np.ndarray) -> float:
 def _glyph_mask(char: str, rng: np.random.Generator, fonts: list[str]) -> Image.Image:
     """Coverage (mode L) of the character on a canvas cut close around it, with whatever of
     its neighbours and of a sign's border line falls inside."""
-    name = fonts[rng.integers(len(fonts))]
+    name = _choose_font(fonts, rng)
     stroke = int(rng.integers(0, 3))
     probe = _font(name, 100).getbbox(char, anchor="mm", stroke_width=stroke)
     margin_h, margin_w = rng.uniform(1.05, 1.35), rng.uniform(1.05, 1.45)
@@ -175,14 +239,14 @@ def _write_image(root: Path, split: str, image_id: int, char: str, seed: int, fo
 
 
 def _write_chunk(jobs: list[tuple[str, int, str]], root: str, seed: int) -> int:
-    fonts = _machine_fonts()
+    fonts = machine_fonts()
     for split, image_id, char in jobs:
         _write_image(Path(root), split, image_id, char, seed, fonts)
     return len(jobs)
 
 
 @lru_cache(maxsize=1)
-def _machine_fonts() -> list[str]:
+def machine_fonts() -> list[str]:
     return available_fonts()
 
 
@@ -224,7 +288,7 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return DemoSummary(out, len(labels), len(answers), _machine_fonts())
+    return DemoSummary(out, len(labels), len(answers), machine_fonts())
 
 
 def _render_all(jobs, staging: Path, seed: int, workers: int | None, progress) -> None:

@@ -25,8 +25,9 @@ SYNTHETIC_SEED_OFFSET = 1  # the synthetic set's seed is not the demo set's: oth
 
 def synthetic_set(per_class: int, seed: int) -> Path:
     """The cached synthetic train-only set of `per_class` images per class (made when missing)."""
-    from .demo import generate_demo
-    root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}"
+    from .demo import fonts_digest, generate_demo, machine_fonts
+    fonts = fonts_digest(machine_fonts())  # new fonts on the machine: a new set
+    root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{fonts}"
     if not (root / "trainLabels.csv").is_file():
         started = time.perf_counter()
         generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
@@ -54,10 +55,12 @@ NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp
 
 
 def weights_path(config: TrainConfig) -> Path:
-    """Where the pre-trained weights of this recipe and seed are kept."""
+    """Where the pre-trained weights of this recipe and seed (and this machine's fonts) are kept."""
+    from .demo import fonts_digest, machine_fonts
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
                if key not in NOT_SHAPING}
-    shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0])
+    shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0],
+                   fonts=fonts_digest(machine_fonts()))
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"
 

@@ -1,12 +1,17 @@
 import hashlib
+import io
+from collections import Counter
 
 import numpy as np
 import pytest
 import torch
+from PIL import ImageFont
 from torch import nn
 
 from julia_core.dataset import KaggleDataset
-from julia_core.demo import BUILTIN_FONT, available_fonts, generate_demo, render_character
+from julia_core import demo, pretrain
+from julia_core.config import make_config
+from julia_core.demo import BUILTIN_FONT, available_fonts, generate_demo, reads_as_latin, render_character
 from julia_core.errors import DataError
 from julia_core.labels import CLASSES, class_index
 
@@ -76,6 +81,62 @@ def test_builtin_font_always_available():
     assert fonts[0] == BUILTIN_FONT
     image = render_character("Q", np.random.default_rng(0), [BUILTIN_FONT])
     assert image.mode == "RGB" and min(image.size) >= 4
+
+
+class RedrawnFont(ImageFont.FreeTypeFont):
+    """The built-in font drawing other characters than asked: a stand-in for a bad font file."""
+    def __init__(self, redraw):
+        super().__init__(io.BytesIO(ImageFont.load_default(64).font_bytes), 64)
+        self.redraw = redraw
+
+    def getmask2(self, text, *args, **kwargs):
+        return super().getmask2(self.redraw(text), *args, **kwargs)
+
+
+def test_fonts_that_would_draw_wrong_labels_are_left_out():
+    assert reads_as_latin(ImageFont.load_default(64))
+    assert reads_as_latin(RedrawnFont(lambda text: text))
+    assert not reads_as_latin(RedrawnFont(str.upper)), "small caps: 'a' drawn as 'A'"
+    shifted = str.maketrans(demo.PROBE, demo.PROBE[1:] + demo.PROBE[0])
+    assert not reads_as_latin(RedrawnFont(lambda text: text.translate(shifted))), "a symbol font"
+    assert not reads_as_latin(RedrawnFont(lambda text: "%")), "one glyph for every letter"
+
+
+def test_font_faces_kept_per_thread_are_bounded(monkeypatch):
+    """Each face maps its file: an unbounded cache of fonts x sizes runs out of memory maps."""
+    monkeypatch.setattr(demo, "FACES_PER_THREAD", 3)
+    for size in range(10, 20):
+        demo._font(BUILTIN_FONT, size)
+    assert list(demo._thread_fonts.fonts) == [(BUILTIN_FONT, size) for size in (17, 18, 19)]
+
+
+def test_each_font_family_is_drawn_about_as_often(monkeypatch):
+    """Nine styles of one family and one of another: each family about half the time."""
+    fonts = [f"wide-{i}" for i in range(9)] + ["lone"]
+    monkeypatch.setattr(demo, "_family_name", lambda font: font.split("-")[0])
+    rng = np.random.default_rng(0)
+    counts = Counter(demo._choose_font(fonts, rng) for _ in range(2000))
+    assert 900 < counts["lone"] < 1100 and set(counts) == set(fonts)
+
+
+def test_other_fonts_on_the_machine_make_another_synthetic_set(monkeypatch, tmp_path):
+    """The cached synthetic characters and pre-trained weights are keyed by the fonts that drew them."""
+    monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
+    drawn = []
+
+    def draw(root, *args, **kwargs):
+        drawn.append(root)
+        root.mkdir(parents=True)
+        (root / "trainLabels.csv").write_text("Id,Class\n")
+    monkeypatch.setattr(demo, "generate_demo", draw)
+    config = make_config("fast", data=str(tmp_path), pretrain=2, pretrain_epochs=1)
+    paths = []
+    for fonts in ([BUILTIN_FONT], [BUILTIN_FONT, "/fonts/New-Regular.ttf"], [BUILTIN_FONT]):
+        monkeypatch.setattr(demo, "machine_fonts", lambda: fonts)
+        paths.append((pretrain.synthetic_set(2, 0), pretrain.weights_path(config)))
+    first, new_font, first_again = paths
+    assert first_again == first and drawn == [first[0], new_font[0]], "drawn once per font list"
+    assert new_font[1] != first[1]
 
 
 @pytest.fixture(scope="module")
