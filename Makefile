@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-$(REQ_HASH)
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test demo bench clean-cache
+.PHONY: run test demo bench fonts clean-cache
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/data_load.py
+
+# More font families for the `best` preset's synthetic pre-training (apt; asks for sudo).
+fonts:
+	scripts/install_fonts.sh
 
 clean-cache:
 	rm -rf $${JULIA_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/julia_core}

@@ -107,7 +107,7 @@ def _glyph_vectors(font, chars: str, slant: float = 0.0) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _families(fonts: tuple[str, ...]) -> list[list[str]]:
+def font_families(fonts: tuple[str, ...]) -> list[list[str]]:
     """The fonts grouped by family name: a family of 30 weights should not drown one of 2."""
     groups: dict[str, list[str]] = {}
     for name in fonts:
@@ -120,7 +120,7 @@ def _family_name(font: str) -> str:
 
 
 def _choose_font(fonts: list[str], rng: np.random.Generator) -> str:
-    family = (families := _families(tuple(fonts)))[rng.integers(len(families))]
+    family = (families := font_families(tuple(fonts)))[rng.integers(len(families))]
     return family[rng.integers(len(family))]
 
 

@@ -129,6 +129,7 @@ def test_other_fonts_on_the_machine_make_another_synthetic_set(monkeypatch, tmp_
         root.mkdir(parents=True)
         (root / "trainLabels.csv").write_text("Id,Class\n")
     monkeypatch.setattr(demo, "generate_demo", draw)
+    monkeypatch.setattr(demo, "font_families", lambda fonts: [[font] for font in fonts])  # no file opened
     config = make_config("fast", data=str(tmp_path), pretrain=2, pretrain_epochs=1)
     paths = []
     for fonts in ([BUILTIN_FONT], [BUILTIN_FONT, "/fonts/New-Regular.ttf"], [BUILTIN_FONT]):
@@ -137,6 +138,16 @@ def test_other_fonts_on_the_machine_make_another_synthetic_set(monkeypatch, tmp_
     first, new_font, first_again = paths
     assert first_again == first and drawn == [first[0], new_font[0]], "drawn once per font list"
     assert new_font[1] != first[1]
+
+
+def test_few_font_families_are_pointed_out(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
+    monkeypatch.setattr(demo, "generate_demo", lambda root, *args, **kwargs: None)
+    monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
+    with caplog.at_level("INFO", logger="julia_core.train"):
+        pretrain.synthetic_set(2, 0)
+    assert "only 1 font families on this machine: scripts/install_fonts.sh" in caplog.text
+    assert "drew 124 synthetic characters in 1 font families" in caplog.text
 
 
 @pytest.fixture(scope="module")
