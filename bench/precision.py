@@ -30,11 +30,10 @@ CASES = [  # (model, image size, batch): the best/fast presets' and the seed pre
 def images_per_second(name: str, size: int, batch: int, device: torch.device, bf16: bool,
                       channels_last: bool, seconds: float) -> float:
     torch.manual_seed(0)
-    model = build_model(name, 1).to(device)
+    model = build_model(name, 1, channels_last).to(device)
     x = torch.randn(batch, 1, size, size, device=device)
     y = torch.randint(0, 62, (batch,), device=device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
@@ -60,9 +59,7 @@ def predictions_per_second(name: str, size: int, device: torch.device, channels_
                            count: int = 5028) -> float:
     """Images per second through `predict_probabilities` (batches of 1024, bf16 where native)."""
     torch.manual_seed(0)
-    model = build_model(name, 1).to(device).eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = build_model(name, 1, channels_last).to(device).eval()
     images = torch.randint(0, 256, (count, size, size), dtype=torch.uint8, device=device)
     predict_probabilities(model, images[:1024], "per_image", 1024, True, channels_last, tta)  # warm-up
     _sync(device)

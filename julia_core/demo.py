@@ -3,8 +3,9 @@
 Each image is a character as a street-view crop looks: a font the machine has (a family at
 random, then one of its styles; always Pillow's built-in scalable font too), sign-like or
 random colours on a gradient, pieces of the neighbouring letters at the edges, rotation, shear
-and scale, camera blur and sensor noise, and an original size and aspect ratio drawn from a wide range. Like the real files, originals
-are PNG bytes behind `.Bmp` names, the 20x20 copies are BMP, and a few images are grey.
+and scale, camera blur and sensor noise, and an original size and aspect ratio drawn from a
+wide range. Like the real files, originals are PNG bytes behind `.Bmp` names, the 20x20 copies
+are BMP, and a few images are grey.
 The same seed on the same machine (same fonts) gives the same bytes.
 """
 import glob
