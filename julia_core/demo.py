@@ -10,6 +10,7 @@ The same seed on the same machine (same fonts) gives the same bytes.
 """
 import glob
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -50,10 +51,13 @@ class DemoSummary:
 
 
 def available_fonts() -> list[str]:
-    """Pillow's built-in font first, then every TrueType/OpenType file whose letters read as Latin
-    letters: symbol, dingbat, keyboard and small-caps fonts would draw wrong labels."""
+    """Pillow's built-in font first, then every TrueType/OpenType file that draws all 62 classes
+    as Latin letters: symbol, dingbat, keyboard, small-caps and incomplete fonts would draw wrong
+    labels."""
     paths = sorted({path for pattern in FONT_PATTERNS for path in glob.glob(pattern, recursive=True)})
-    return [BUILTIN_FONT] + [path for path in paths if _draws_latin(path)]
+    families = _font_verdicts(paths)
+    _known_families.update(families)
+    return [BUILTIN_FONT] + [path for path in paths if families[path]]
 
 
 def fonts_digest(fonts: list[str]) -> str:
@@ -64,24 +68,84 @@ def fonts_digest(fonts: list[str]) -> str:
 
 PROBE = "AEHKLRTXabdeghknprsy"  # letters whose shape is much the same in any Latin typeface
 MIN_LETTERS_READ = 0.3          # dingbats and symbols read 0.1-0.25 here; italic serifs 0.4 and up
-MAX_CASE_LIKENESS = 0.9         # lowercase drawn as capitals (small caps) above this
+MIN_LOWERCASE_READ = 0.25       # Greek behind Latin codes, all-caps and school-cursive fonts: 0-0.17
+MAX_CASE_LIKENESS = 0.75        # lowercase drawn as capitals (small caps, unicase) above this
+FONT_RULES = 2                  # the checks' version: cached verdicts of older checks are redone
+_known_families: dict[str, str] = {}  # font file -> family name, from the verdicts
 
 
-def _draws_latin(path: str) -> bool:
+def _font_verdicts(paths: list[str]) -> dict[str, str]:
+    """Each font file's family name, or "" for a file that would draw wrong labels. Checking a
+    file takes ~20 ms, so verdicts are kept in the cache by file size and time (1,100 fonts)."""
+    from . import settings
+    from .files import write_atomic
+    store = settings.cache_dir() / "fonts.json"
     try:
-        return reads_as_latin(ImageFont.truetype(path, 64))
+        known = json.loads(store.read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    verdicts, changed = {}, False
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:  # vanished since the glob
+            verdicts[path] = ""
+            continue
+        stamp = f"{FONT_RULES}:{stat.st_size}:{stat.st_mtime_ns}"
+        entry = known.get(path)
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == stamp and isinstance(entry[1], str)):
+            known[path], changed = [stamp, _usable_family(path)], True
+        verdicts[path] = known[path][1]
+    if changed:
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(store, lambda file: file.write(json.dumps(known, indent=0).encode()))
+        except OSError:  # a read-only cache: check again next time
+            pass
+    return verdicts
+
+
+def _usable_family(path: str) -> str:
+    try:
+        font = ImageFont.truetype(path, 64)
+        usable = reads_as_latin(font) and draws_every_class(font)
     except (OSError, ValueError):  # a file FreeType cannot read, or a face without these glyphs
-        return False
+        return ""
+    return (font.getname()[0] or path) if usable else ""
 
 
 def reads_as_latin(font: ImageFont.FreeTypeFont) -> bool:
-    """Most probe letters look more like the built-in font's same letter (upright or slanted)
-    than like any other probe letter, and lowercase does not look like uppercase."""
+    """Most probe letters, and enough of the lowercase ones, look more like the built-in font's
+    same letter (upright or slanted) than like any other probe letter, and lowercase does not
+    look like uppercase."""
     glyphs = _glyph_vectors(font, PROBE)
-    read = max(float(np.mean(np.argmax(glyphs @ reference.T, axis=1) == np.arange(len(PROBE))))
-               for reference in _reference_glyphs())
+    hits = [np.argmax(glyphs @ reference.T, axis=1) == np.arange(len(PROBE)) for reference in _reference_glyphs()]
+    lowercase = PROBE.index("a")
+    read = max(float(np.mean(row)) for row in hits)
+    read_lowercase = max(float(np.mean(row[lowercase:])) for row in hits)
     case_likeness = float(np.mean(np.sum(_glyph_vectors(font, "aegr") * _glyph_vectors(font, "AEGR"), axis=1)))
-    return read >= MIN_LETTERS_READ and case_likeness <= MAX_CASE_LIKENESS
+    return read >= MIN_LETTERS_READ and read_lowercase >= MIN_LOWERCASE_READ and case_likeness <= MAX_CASE_LIKENESS
+
+
+def draws_every_class(font: ImageFont.FreeTypeFont) -> bool:
+    """Every class has a glyph of its own: fonts without digits draw them blank or as the
+    missing-glyph box, which would be a wrong label."""
+    missing = _glyph_pixels(font, "\uffff")  # a non-character: always the font's missing glyph
+    for char in CLASSES:
+        pixels = _glyph_pixels(font, char)
+        if not pixels.any() or np.array_equal(pixels, missing):
+            return False
+    return True
+
+
+def _glyph_pixels(font, char: str, slant: float = 0.0) -> np.ndarray:
+    mask = Image.new("L", (128, 128), 0)
+    ImageDraw.Draw(mask).text((64, 64), char, fill=255, font=font, anchor="mm")
+    if slant:
+        mask = mask.transform(mask.size, Image.Transform.AFFINE, (1, slant, -slant * 64, 0, 1, 0),
+                              Image.Resampling.BILINEAR)
+    return np.asarray(mask)
 
 
 @lru_cache(maxsize=1)
@@ -94,11 +158,7 @@ def _glyph_vectors(font, chars: str, slant: float = 0.0) -> np.ndarray:
     """Each character cut to its ink, shrunk to 16x16, centred and scaled to unit length (rows)."""
     rows = []
     for char in chars:
-        mask = Image.new("L", (128, 128), 0)
-        ImageDraw.Draw(mask).text((64, 64), char, fill=255, font=font, anchor="mm")
-        if slant:
-            mask = mask.transform(mask.size, Image.Transform.AFFINE, (1, slant, -slant * 64, 0, 1, 0),
-                                  Image.Resampling.BILINEAR)
+        mask = Image.fromarray(_glyph_pixels(font, char, slant))
         box = mask.getbbox()
         pixels = np.zeros(256) if box is None else \
             np.asarray(mask.crop(box).resize((16, 16), Image.Resampling.BILINEAR), dtype=np.float64).ravel()
@@ -117,7 +177,9 @@ def font_families(fonts: tuple[str, ...]) -> list[list[str]]:
 
 
 def _family_name(font: str) -> str:
-    return font if font == BUILTIN_FONT else (ImageFont.truetype(font, 16).getname()[0] or font)
+    if font == BUILTIN_FONT:
+        return font
+    return _known_families.get(font) or ImageFont.truetype(font, 16).getname()[0] or font
 
 
 def _choose_font(fonts: list[str], rng: np.random.Generator) -> str:
@@ -280,6 +342,7 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
         for split in splits:
             (staging / split).mkdir()
             (staging / f"{split}Resized").mkdir()
+        machine_fonts()  # checked once here, not by each drawing thread at once
         _render_all(jobs, staging, seed, workers, progress)
         write_labels(staging / LABELS_FILE, labels)
         if answers:

@@ -54,18 +54,22 @@ def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
                                pseudo_label="", split_seed=-1, name="", preset="", gpus=1, **PRETRAIN_RECIPE)
 
 
-# Options that do not shape the pre-training: not part of its cache key.
-NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp", "channels_last",
+# Options that do not shape the pre-training: not part of its cache key. `amp` is in the key as
+# the precision it gives on the device (bf16 or float32), which moves the weights a little.
+NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp",
                "pseudo_label", "pseudo_threshold", "ema", "split_seed")
 
 
-def weights_path(config: TrainConfig) -> Path:
-    """Where the pre-trained weights of this recipe and seed (and this machine's fonts) are kept."""
+def weights_path(config: TrainConfig, device: torch.device) -> Path:
+    """Where the pre-trained weights of this recipe and seed (and this machine's fonts and
+    precision) are kept."""
     from .demo import fonts_digest, machine_fonts
+    from .inference import bf16_native
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
                if key not in NOT_SHAPING}
     shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0],
-                   fonts=fonts_digest(machine_fonts()))
+                   fonts=fonts_digest(machine_fonts()),
+                   precision="bf16" if config.amp and bf16_native(device) else "float32")
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"
 
@@ -75,7 +79,7 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     request ended the pre-training early."""
     from .train import Progress, StopFlag, build_optimizer, build_scheduler, evaluate, load_data, train_one_epoch
     from .models import build_model
-    path = weights_path(config)
+    path = weights_path(config, device)
     if path.is_file():
         log.info("pre-trained weights from the cache: %s", path.name)
         return torch.load(path, map_location=device, weights_only=True)

@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from julia_core import demo
 from julia_core.demo import generate_demo
 from julia_core.label_file import write_labels
 
@@ -21,10 +23,24 @@ def run_cli(*args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def font_verdicts(tmp_path_factory) -> Path:
+    """The machine's fonts checked once per session (a second or two each ten files) in a cache
+    of the session's own."""
+    cache = tmp_path_factory.mktemp("font-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JULIA_CACHE", str(cache))
+        demo.available_fonts()
+    return cache / "fonts.json"
+
+
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """No test reads or writes the user's cache or data set."""
+def isolated_cache(tmp_path_factory, monkeypatch, font_verdicts):
+    """No test reads or writes the user's cache or data set; each starts with the session's font
+    checks, so CLI processes that draw characters do not check every font again."""
     cache = tmp_path_factory.mktemp("cache")
+    if font_verdicts.is_file():
+        shutil.copy(font_verdicts, cache / "fonts.json")
     monkeypatch.setenv("JULIA_CACHE", str(cache))
     monkeypatch.delenv("JULIA_DATA", raising=False)
     return cache

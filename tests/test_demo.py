@@ -100,6 +100,35 @@ def test_fonts_that_would_draw_wrong_labels_are_left_out():
     shifted = str.maketrans(demo.PROBE, demo.PROBE[1:] + demo.PROBE[0])
     assert not reads_as_latin(RedrawnFont(lambda text: text.translate(shifted))), "a symbol font"
     assert not reads_as_latin(RedrawnFont(lambda text: "%")), "one glyph for every letter"
+    lowercase = str.maketrans("abdeghknprsy", "bdeghknprsya")
+    assert not reads_as_latin(RedrawnFont(lambda text: text.translate(lowercase))), \
+        "capitals right, lowercase other letters: Greek behind Latin codes"
+
+
+def test_fonts_without_a_glyph_for_every_class_are_left_out():
+    assert demo.draws_every_class(RedrawnFont(lambda text: text))
+    assert not demo.draws_every_class(RedrawnFont(lambda text: "" if text.isdigit() else text)), "blank digits"
+    assert not demo.draws_every_class(RedrawnFont(lambda text: "\uffff" if text == "Q" else text)), \
+        "the missing-glyph box for Q"
+
+
+def test_font_checks_are_kept_until_the_file_changes(monkeypatch, tmp_path):
+    monkeypatch.setenv("JULIA_CACHE", str(tmp_path / "cache"))
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    good, bad = fonts / "Good.ttf", fonts / "Broken.ttf"
+    good.write_bytes(ImageFont.load_default(64).font_bytes)
+    bad.write_bytes(b"not a font")
+    monkeypatch.setattr(demo, "FONT_PATTERNS", (str(fonts / "*.ttf"),))
+    checked = []
+    real_check = demo._usable_family
+    monkeypatch.setattr(demo, "_usable_family", lambda path: checked.append(path) or real_check(path))
+    assert available_fonts() == [BUILTIN_FONT, str(good)] and len(checked) == 2
+    assert available_fonts() == [BUILTIN_FONT, str(good)] and len(checked) == 2, "verdicts from the cache"
+    bad.write_bytes(ImageFont.load_default(64).font_bytes)  # fixed: another size
+    assert available_fonts() == [BUILTIN_FONT, str(bad), str(good)] and checked[2:] == [str(bad)]
+    (tmp_path / "cache" / "fonts.json").write_text("{not json")
+    assert available_fonts() == [BUILTIN_FONT, str(bad), str(good)] and len(checked) == 5, "a broken cache: checked again"
 
 
 def test_font_faces_kept_per_thread_are_bounded(monkeypatch):
@@ -134,10 +163,28 @@ def test_other_fonts_on_the_machine_make_another_synthetic_set(monkeypatch, tmp_
     paths = []
     for fonts in ([BUILTIN_FONT], [BUILTIN_FONT, "/fonts/New-Regular.ttf"], [BUILTIN_FONT]):
         monkeypatch.setattr(demo, "machine_fonts", lambda: fonts)
-        paths.append((pretrain.synthetic_set(2, 0), pretrain.weights_path(config)))
+        paths.append((pretrain.synthetic_set(2, 0), pretrain.weights_path(config, torch.device("cpu"))))
     first, new_font, first_again = paths
     assert first_again == first and drawn == [first[0], new_font[0]], "drawn once per font list"
     assert new_font[1] != first[1]
+
+
+def test_pretrained_weights_are_kept_apart_by_precision_and_layout(monkeypatch, tmp_path):
+    """bf16 and float32, NCHW and NHWC pre-training give slightly different weights: each its own entry."""
+    from dataclasses import replace
+    from julia_core import inference
+    monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
+    monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
+    cpu = torch.device("cpu")
+    config = make_config("fast", data=str(tmp_path), pretrain=2, pretrain_epochs=1)
+    paths = {}
+    for native in (True, False):
+        monkeypatch.setattr(inference, "bf16_native", lambda device: native)
+        paths[native] = pretrain.weights_path(config, cpu)
+    assert paths[True] != paths[False]
+    assert pretrain.weights_path(replace(config, amp=False), cpu) == paths[False], "--no-amp: float32 anywhere"
+    assert pretrain.weights_path(replace(config, channels_last=not config.channels_last), cpu) != paths[False]
+    assert pretrain.weights_path(replace(config, ema=0.99, device="cpu"), cpu) == paths[False], "not shaping"
 
 
 def test_few_font_families_are_pointed_out(monkeypatch, tmp_path, caplog):
