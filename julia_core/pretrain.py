@@ -33,7 +33,7 @@ def synthetic_set(per_class: int, seed: int) -> Path:
         families = len(font_families(tuple(fonts)))
         if families < FEW_FAMILIES:
             log.info("only %d font families on this machine: scripts/install_fonts.sh brings it to 69, worth "
-                     "about +0.7 points of validation accuracy (docs/EXPERIMENTS.md, session 6)", families)
+                     "0.2-0.7 points of validation accuracy (docs/EXPERIMENTS.md, sessions 6 and 8)", families)
         started = time.perf_counter()
         generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
         log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * 62, families,

@@ -2,9 +2,9 @@
 # Font families for the synthetic characters that `best` pre-trains on (Debian/Ubuntu, apt).
 # The demo generator draws in every font the machine has; these 35 packages give it 69 Latin
 # families (serif, sans, mono, display, handwriting) instead of a stock system's two or three.
-# docs/EXPERIMENTS.md measures what they are worth (session 6: +0.7 points) and that more is not
-# better (session 7: 120 packages, 236 families, 0.2 points behind). Other systems: install any
-# TrueType/OpenType fonts under /usr/share/fonts; the generator finds them.
+# docs/EXPERIMENTS.md measures what they are worth (sessions 6 and 8: +0.2 to +0.7 points) and
+# that more is not better (session 8: 120 packages, 236 families, no gain). Other systems: install
+# any TrueType/OpenType fonts under /usr/share/fonts; the generator finds them.
 set -eu
 PACKAGES="fonts-urw-base35 fonts-freefont-ttf fonts-liberation2 fonts-crosextra-carlito
 fonts-crosextra-caladea fonts-open-sans fonts-roboto-unhinted fonts-lato fonts-cantarell
