@@ -8,7 +8,12 @@ from .augment import to_input, tta_views
 
 def autocast(device: torch.device, amp: bool):
     """bf16 autocast when asked and the device computes bf16 natively; a no-op elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and bf16_native(device))
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=computes_in_bf16(device, amp))
+
+
+def computes_in_bf16(device: torch.device, amp: bool) -> bool:
+    """Whether `autocast(device, amp)` runs in bf16 (else float32)."""
+    return amp and bf16_native(device)
 
 
 def bf16_native(device: torch.device) -> bool:

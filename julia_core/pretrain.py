@@ -64,12 +64,12 @@ def weights_path(config: TrainConfig, device: torch.device) -> Path:
     """Where the pre-trained weights of this recipe and seed (and this machine's fonts and
     precision) are kept."""
     from .demo import fonts_digest, machine_fonts
-    from .inference import bf16_native
+    from .inference import computes_in_bf16
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
                if key not in NOT_SHAPING}
     shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0],
                    fonts=fonts_digest(machine_fonts()),
-                   precision="bf16" if config.amp and bf16_native(device) else "float32")
+                   precision="bf16" if computes_in_bf16(device, config.amp) else "float32")
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"
 
