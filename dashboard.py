@@ -1,7 +1,7 @@
 """Entry point: `streamlit run dashboard.py` (or `make run`)."""
 import streamlit as st
 
-from julia_core.ui import ensure_demo
+from julia_core.views.ui import ensure_demo
 
 st.set_page_config(page_title="Julia characters", page_icon=":material/abc:", layout="wide")
 ensure_demo()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core.dataset import KaggleDataset  # noqa: E402
-from julia_core.demo import generate_demo  # noqa: E402
+from julia_core.data.dataset import KaggleDataset  # noqa: E402
+from julia_core.synthetic.demo import generate_demo  # noqa: E402
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "julia-kaggle"
 CASES = [("resized", 28, "L"), ("resized", 64, "RGB"), ("original", 28, "L"), ("original", 64, "RGB")]

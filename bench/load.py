@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def train(data: Path, runs_root: Path, epochs: int, name: str) -> Path:
-    from julia_core import rundir, runs
-    from julia_core.config import make_config
+    from julia_core.runs import store as rundir
+    from julia_core.runs import launcher as runs
+    from julia_core.training.config import make_config
     run_dir = runs.launch(make_config("fast", data=str(data), epochs=epochs, name=name), runs_root)
     rundir.wait_for(lambda: runs.refresh(run_dir)["state"] not in ("queued", "running"), 3600, 1.0)
     return run_dir
@@ -78,12 +79,12 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=None, help="seconds between a session's reruns")
     parser.add_argument("--as-sessions", type=float, default=None, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
-    from julia_core.ui import LIVE_SECONDS
+    from julia_core.views.ui import LIVE_SECONDS
     every = args.every or LIVE_SECONDS
     if args.as_sessions:
         run_sessions(args.sessions, args.as_sessions, every)
         return
-    from julia_core.demo import generate_demo
+    from julia_core.synthetic.demo import generate_demo
     with tempfile.TemporaryDirectory() as folder:
         data = generate_demo(Path(folder) / "demo").root
         runs_root = Path(folder) / "runs"
@@ -91,8 +92,9 @@ def main() -> None:
         quiet = throughput(train(data, runs_root, args.epochs, "alone"))
         print(f"alone: {quiet:.0f} img/s")
         started = time.monotonic()
-        from julia_core import rundir, runs
-        from julia_core.config import make_config
+        from julia_core.runs import store as rundir
+        from julia_core.runs import launcher as runs
+        from julia_core.training.config import make_config
         run_dir = runs.launch(make_config("fast", data=str(data), epochs=args.epochs, name="loaded"), runs_root)
         rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 1, 600, 0.5)
         estimate = (time.monotonic() - started) * args.epochs * 0.9

@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 def make_runs(root: Path, count: int, points: int) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    from julia_core import rundir
-    from julia_core.config import make_config
+    from julia_core.runs import store as rundir
+    from julia_core.training.config import make_config
     for index in range(count):
         run_dir = root / f"20260101-{index:06d}-bench"
         (run_dir / "checkpoints").mkdir(parents=True)
@@ -110,7 +110,7 @@ def main() -> None:
         started = time.perf_counter()
         make_runs(root, args.runs, args.points)
         print(f"wrote {args.runs} runs x {args.points} points in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        from julia_core.demo import generate_demo
+        from julia_core.synthetic.demo import generate_demo
         data = generate_demo(Path(folder) / "demo", 1, 1, workers=2).root
         ours = time_monitor(root, data, args.runs)
         theirs = time_tensorboard(root, args.runs)

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core.inference import autocast, bf16_native, predict_probabilities  # noqa: E402
-from julia_core.models import build_model  # noqa: E402
-from julia_core.train import select_device  # noqa: E402
+from julia_core.predict.inference import autocast, bf16_native, predict_probabilities  # noqa: E402
+from julia_core.training.models import build_model  # noqa: E402
+from julia_core.runs.trainer import select_device  # noqa: E402
 
 CASES = [  # (model, image size, batch): the best/fast presets' and the seed preset's
     ("charnet", 48, 128), ("charnet", 32, 128), ("charnet_wide", 48, 128), ("seed_resnet18", 28, 8)]

@@ -21,11 +21,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core import rundir, runs, train  # noqa: E402
-from julia_core.config import make_config  # noqa: E402
-from julia_core.dataset import KaggleDataset  # noqa: E402
-from julia_core.labels import class_index  # noqa: E402
-from julia_core.models import build_model  # noqa: E402
+from julia_core.runs import store as rundir  # noqa: E402
+from julia_core.runs import launcher as runs
+from julia_core.runs import trainer as train
+from julia_core.training.config import make_config  # noqa: E402
+from julia_core.data.dataset import KaggleDataset  # noqa: E402
+from julia_core.data.classes import class_index  # noqa: E402
+from julia_core.training.models import build_model  # noqa: E402
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "julia-kaggle"
 

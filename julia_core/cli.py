@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import settings
-from .dataset import KaggleDataset, SPLITS, SOURCES
-from .errors import JuliaError
-from .images import SIZES
+from julia_core import settings
+from julia_core.data.dataset import KaggleDataset, SPLITS, SOURCES
+from julia_core.errors import JuliaError
+from julia_core.data.images import SIZES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,7 +99,7 @@ def add_ensemble_arguments(parser, run_help: str, data_help: str) -> None:
 
 def add_train_parser(commands) -> None:
     """Every TrainConfig field becomes an option; unset options keep the preset's value."""
-    from .config import PRESETS, TrainConfig
+    from julia_core.training.config import PRESETS, TrainConfig
     train = commands.add_parser("train", help="train a model into a new run directory")
     train.add_argument("--preset", choices=list(PRESETS), default=None,
                        help="seed (the original recipe), fast (minutes on a CPU), best (highest accuracy)")
@@ -140,7 +140,7 @@ def _data_dir(args) -> Path:
 
 
 def run_demo(args) -> int:
-    from .demo import generate_demo
+    from julia_core.synthetic.demo import generate_demo
     if args.if_missing and (args.out / "trainLabels.csv").exists():
         print(f"demo data set already at {args.out}")
         return 0
@@ -152,7 +152,7 @@ def run_demo(args) -> int:
 
 
 def run_info(args) -> int:
-    from .summary import summarize, summary_lines
+    from julia_core.data.facts import summarize, summary_lines
     dataset = KaggleDataset(_data_dir(args))
     for line in summary_lines(summarize(dataset, decode=not args.quick)):
         print(line)
@@ -160,7 +160,7 @@ def run_info(args) -> int:
 
 
 def run_resize(args) -> int:
-    from .export import export_folder_name, write_bmp_folder
+    from julia_core.data.export import export_folder_name, write_bmp_folder
     dataset = KaggleDataset(_data_dir(args))
     mode = "L" if args.mode == "grey" else "RGB"
     splits = [s for s in SPLITS if dataset.sources(s)] if args.split == "all" else [args.split]
@@ -186,8 +186,8 @@ def _runs_dir(args) -> Path:
 
 
 def run_train(args) -> int:
-    from . import runs
-    from .config import TrainConfig, make_config
+    from julia_core.runs import launcher as runs
+    from julia_core.training.config import TrainConfig, make_config
     runs_root = _runs_dir(args)
     if args.run_dir:
         return _train_in(args.run_dir, args.resume_in_place, not args.no_progress, console=False)
@@ -218,7 +218,9 @@ def _train_in(run_dir: Path, resume: bool, show_progress: bool, console: bool) -
     """Train in this process, or under torchrun for --gpus N; then start whatever is queued."""
     import os
     import subprocess
-    from . import rundir, runs, train
+    from julia_core.runs import store as rundir
+    from julia_core.runs import launcher as runs
+    from julia_core.runs import trainer as train
     run_dir = Path(run_dir)
     gpus = rundir.read_json(run_dir / rundir.CONFIG).get("gpus", 1)
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
@@ -236,7 +238,7 @@ def _train_in(run_dir: Path, resume: bool, show_progress: bool, console: bool) -
 
 
 def run_runs(args) -> int:
-    from . import runs
+    from julia_core.runs import launcher as runs
     rows = runs.run_table(runs.list_runs(_runs_dir(args)))
     if not rows:
         print(f"no runs in {_runs_dir(args)}")
@@ -250,15 +252,16 @@ def run_runs(args) -> int:
 
 
 def run_stop(args) -> int:
-    from . import runs
+    from julia_core.runs import launcher as runs
     run_dir = runs.resolve_run(_runs_dir(args), args.run_ref)
     print(f"{run_dir.name}: {runs.stop(run_dir)}")
     return 0
 
 
 def run_audit(args) -> int:
-    from . import audit, runs
-    from .config import make_config
+    from julia_core.runs import audit
+    from julia_core.runs import launcher as runs
+    from julia_core.training.config import make_config
     runs_root = _runs_dir(args)
     if args.report:
         groups = audit.audit_groups(runs.list_runs(runs_root))
@@ -277,8 +280,8 @@ def run_audit(args) -> int:
 
 
 def run_predict(args) -> int:
-    from . import runs
-    from .predict import write_prediction
+    from julia_core.runs import launcher as runs
+    from julia_core.predict.ensemble import write_prediction
     run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
     out = write_prediction(run_dirs, _data_dir(args), args.out, args.tta, args.device, args.checkpoint)
     rows = sum(1 for _ in open(out)) - 1
@@ -287,8 +290,8 @@ def run_predict(args) -> int:
 
 
 def run_score(args) -> int:
-    from . import runs
-    from .predict import score_val
+    from julia_core.runs import launcher as runs
+    from julia_core.predict.ensemble import score_val
     run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
     right, images = score_val(run_dirs, args.data, args.tta, args.device, args.checkpoint)
     print(f"val accuracy {right / images:.4f} ({right}/{images}) from {len(run_dirs)} run(s)"

@@ -2,11 +2,11 @@
 import plotly.express as px
 import streamlit as st
 
-from julia_core import browse
+from julia_core.data import browse
 from julia_core.errors import JuliaError
-from julia_core.images import SIZES, open_image
-from julia_core.labels import CLASSES
-from julia_core.ui import data_dir, dataset_summary, images, open_dataset, sidebar
+from julia_core.data.images import SIZES, open_image
+from julia_core.data.classes import CLASSES
+from julia_core.views.ui import data_dir, dataset_summary, images, open_dataset, sidebar
 
 st.title("Data")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then

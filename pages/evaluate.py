@@ -3,11 +3,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from julia_core import audit, browse, evaluation
-from julia_core.config import make_config
+from julia_core.runs import audit
+from julia_core.data import browse
+from julia_core.views import mistakes as evaluation
+from julia_core.training.config import make_config
 from julia_core.errors import JuliaError
-from julia_core.labels import CLASSES
-from julia_core.ui import all_runs, data_dir, forget_runs, images, open_dataset, runs_root, sidebar
+from julia_core.data.classes import CLASSES
+from julia_core.views.ui import all_runs, data_dir, forget_runs, images, open_dataset, runs_root, sidebar
 
 
 def label_audit() -> None:

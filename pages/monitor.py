@@ -1,9 +1,9 @@
 """Monitor: overlay the curves of chosen runs, compare their settings, read their status and log."""
 import streamlit as st
 
-from julia_core import rundir
-from julia_core.monitor import comparison_table, curve_figure, curve_frame, default_selection
-from julia_core.ui import LIVE_SECONDS, all_runs, progress_text, scalar_stream, sidebar
+from julia_core.runs import store as rundir
+from julia_core.views.curves import comparison_table, curve_figure, curve_frame, default_selection
+from julia_core.views.ui import LIVE_SECONDS, all_runs, progress_text, scalar_stream, sidebar
 
 st.title("Monitor")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then

@@ -3,10 +3,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from julia_core import submission
+from julia_core.predict import submission
 from julia_core.errors import JuliaError
-from julia_core.predict import score_val, submission_path, write_prediction
-from julia_core.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
+from julia_core.predict.ensemble import score_val, submission_path, write_prediction
+from julia_core.views.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
 
 st.title("Submit")
 sidebar()  # in each page, not the entry script: AppTest keeps its widgets then

@@ -3,12 +3,12 @@ import dataclasses
 
 import streamlit as st
 
-from julia_core import runs
-from julia_core.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, make_config
+from julia_core.runs import launcher as runs
+from julia_core.training.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, make_config
 from julia_core.errors import JuliaError
-from julia_core.images import SIZES
-from julia_core.models import MODELS
-from julia_core.ui import (LIVE_SECONDS, all_runs, data_dir, device_summary, forget_runs, progress_text, runs_root,
+from julia_core.data.images import SIZES
+from julia_core.training.models import MODELS
+from julia_core.views.ui import (LIVE_SECONDS, all_runs, data_dir, device_summary, forget_runs, progress_text, runs_root,
                            sidebar)
 
 st.title("Train")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from julia_core import demo
-from julia_core.demo import generate_demo
-from julia_core.label_file import write_labels
+from julia_core.synthetic import demo
+from julia_core.synthetic.demo import generate_demo
+from julia_core.data.label_file import write_labels
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO_ROOT.parent / "shared" / "julia-kaggle"
@@ -79,8 +79,9 @@ def small_demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(small_demo, tmp_path_factory):
     """A finished one-epoch run on the small demo set: (runs folder, run directory)."""
-    from julia_core import runs, train
-    from julia_core.config import make_config
+    from julia_core.runs import launcher as runs
+    from julia_core.runs import trainer as train
+    from julia_core.training.config import make_config
     runs_root = tmp_path_factory.mktemp("runs")
     config = make_config("fast", data=str(small_demo), image_size=20, batch_size=32, epochs=1, name="fixture")
     run_dir = runs.prepare_run(config, runs_root)

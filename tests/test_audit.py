@@ -4,13 +4,15 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 from streamlit.testing.v1 import AppTest
 
-from julia_core import audit, rundir, runs
-from julia_core.config import ConfigError, make_config
-from julia_core.dataset import KaggleDataset
+from julia_core.runs import audit
+from julia_core.runs import store as rundir
+from julia_core.runs import launcher as runs
+from julia_core.training.config import ConfigError, make_config
+from julia_core.data.dataset import KaggleDataset
 from julia_core.errors import DataError
-from julia_core.evaluation import ValPredictions
-from julia_core.labels import class_index
-from julia_core.split import fold_split, stratified_folds
+from julia_core.views.mistakes import ValPredictions
+from julia_core.data.classes import class_index
+from julia_core.data.split import fold_split, stratified_folds
 
 
 def test_folds_are_stratified_complete_and_reproducible():

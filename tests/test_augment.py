@@ -1,6 +1,6 @@
 import torch
 
-from julia_core.augment import augment, mix_batch, to_input, tta_views
+from julia_core.training.augment import augment, mix_batch, to_input, tta_views
 
 
 def images(n=16, channels=None):

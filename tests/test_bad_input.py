@@ -6,8 +6,8 @@ from conftest import REPO_ROOT, make_set, run_cli, write_image
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from julia_core.dataset import KaggleDataset
-from julia_core.images import MAX_PIXELS
+from julia_core.data.dataset import KaggleDataset
+from julia_core.data.images import MAX_PIXELS
 
 
 def csv(text: bytes):

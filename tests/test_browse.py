@@ -1,7 +1,7 @@
 import pytest
 
-from julia_core import browse
-from julia_core.dataset import KaggleDataset
+from julia_core.data import browse
+from julia_core.data.dataset import KaggleDataset
 from julia_core.errors import DataError
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
-from julia_core.dataset import KaggleDataset
-from julia_core.submission import validate_submission
+from julia_core.data.dataset import KaggleDataset
+from julia_core.predict.submission import validate_submission
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),

@@ -3,8 +3,8 @@ import pytest
 from conftest import REPO_ROOT, make_set
 from streamlit.testing.v1 import AppTest
 
-from julia_core import rundir
-from julia_core.submission import validate_submission
+from julia_core.runs import store as rundir
+from julia_core.predict.submission import validate_submission
 
 APP = str(REPO_ROOT / "dashboard.py")
 
@@ -140,7 +140,7 @@ def test_submit_page_yields_a_valid_csv(app_env, small_demo):
     assert not app.exception and not app.error
     from pathlib import Path
     path = Path(app.session_state["submission"])
-    from julia_core.dataset import KaggleDataset
+    from julia_core.data.dataset import KaggleDataset
     assert len(validate_submission(path, KaggleDataset(small_demo).test_ids)) == 62
     assert any("valid" in s.value for s in app.success)
     assert [m.label for m in app.metric] == ["Score against the demo set's answer key"]

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from conftest import make_set, write_image
 
-import julia_core.dataset as dataset_module
-from julia_core.dataset import KaggleDataset
+import julia_core.data.dataset as dataset_module
+from julia_core.data.dataset import KaggleDataset
 from julia_core.errors import DataError
-from julia_core.export import export_folder_name, write_bmp_folder
-from julia_core.split import stratified_split
+from julia_core.data.export import export_folder_name, write_bmp_folder
+from julia_core.data.split import stratified_split
 
 
 def test_opens_the_kaggle_layout(tmp_path):

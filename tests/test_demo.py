@@ -8,12 +8,13 @@ import torch
 from PIL import ImageFont
 from torch import nn
 
-from julia_core.dataset import KaggleDataset
-from julia_core import demo, pretrain
-from julia_core.config import make_config
-from julia_core.demo import BUILTIN_FONT, available_fonts, generate_demo, reads_as_latin, render_character
+from julia_core.data.dataset import KaggleDataset
+from julia_core.synthetic import demo
+from julia_core.training import pretrain
+from julia_core.training.config import make_config
+from julia_core.synthetic.demo import BUILTIN_FONT, available_fonts, generate_demo, reads_as_latin, render_character
 from julia_core.errors import DataError
-from julia_core.labels import CLASSES, class_index
+from julia_core.data.classes import CLASSES, class_index
 
 
 def digest_folder(root):
@@ -172,7 +173,7 @@ def test_other_fonts_on_the_machine_make_another_synthetic_set(monkeypatch, tmp_
 def test_pretrained_weights_are_kept_apart_by_precision_and_layout(monkeypatch, tmp_path):
     """bf16 and float32, NCHW and NHWC pre-training give slightly different weights: each its own entry."""
     from dataclasses import replace
-    from julia_core import inference
+    from julia_core.predict import inference
     monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
     monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
     cpu = torch.device("cpu")

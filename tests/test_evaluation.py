@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from julia_core import evaluation
-from julia_core.labels import CLASSES, class_index
+from julia_core.views import mistakes as evaluation
+from julia_core.data.classes import CLASSES, class_index
 
 
 def predictions(pairs):

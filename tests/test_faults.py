@@ -7,8 +7,10 @@ import torch
 from conftest import REPO_ROOT
 from streamlit.testing.v1 import AppTest
 
-from julia_core import rundir, runs, train
-from julia_core.config import make_config
+from julia_core.runs import store as rundir
+from julia_core.runs import launcher as runs
+from julia_core.runs import trainer as train
+from julia_core.training.config import make_config
 
 QUICK = dict(image_size=20, batch_size=32, eval_batch_size=256)
 

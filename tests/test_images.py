@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from julia_core.errors import DataError
-from julia_core.images import load_resized, open_image, resize, to_mode
+from julia_core.data.images import load_resized, open_image, resize, to_mode
 
 
 def save(tmp_path, image, name, fmt):

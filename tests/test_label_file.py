@@ -1,7 +1,7 @@
 import pytest
 
 from julia_core.errors import DataError
-from julia_core.label_file import read_labels, write_labels
+from julia_core.data.label_file import read_labels, write_labels
 
 
 def write(tmp_path, data: bytes):

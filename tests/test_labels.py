@@ -1,6 +1,6 @@
 import pytest
 
-from julia_core.labels import CLASSES, NUM_CLASSES, class_index, class_name, is_class
+from julia_core.data.classes import CLASSES, NUM_CLASSES, class_index, class_name, is_class
 
 
 def test_order_is_lower_upper_digits():

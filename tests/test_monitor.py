@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-from julia_core import runs
-from julia_core.monitor import ScalarStream, comparison_table, curve_frame, default_selection, smooth
-from julia_core.ui import format_seconds, progress_text
+from julia_core.runs import launcher as runs
+from julia_core.views.curves import ScalarStream, comparison_table, curve_frame, default_selection, smooth
+from julia_core.views.ui import format_seconds, progress_text
 
 
 def write_points(folder, start, stop, tag="train/loss_step"):
@@ -85,7 +85,7 @@ def test_progress_text():
 
 
 def test_long_series_are_downsampled_for_the_chart():
-    from julia_core.monitor import MAX_POINTS, downsample
+    from julia_core.views.curves import MAX_POINTS, downsample
     x, values = downsample(np.arange(10_000), np.arange(10_000.0))
     assert len(x) == MAX_POINTS and x[0] == 0 and x[-1] == 9_999 and np.array_equal(x, values)
     scalars = {"r": {"train/loss_step": (np.arange(10_000), np.ones(10_000))}}
@@ -93,7 +93,7 @@ def test_long_series_are_downsampled_for_the_chart():
 
 
 def test_curve_figure_one_line_per_run_and_series():
-    from julia_core.monitor import curve_figure
+    from julia_core.views.curves import curve_figure
     scalars = {name: {"train/loss": (np.array([1, 2]), np.array([2.0, 1.0])),
                       "val/loss": (np.array([1, 2]), np.array([2.5, 1.5]))} for name in ("a", "b")}
     figure = curve_figure(curve_frame(scalars, "loss", "epoch", 0.0, {}), "loss", "epoch")

@@ -5,8 +5,8 @@ from conftest import REAL_DATA, needs_real_data
 from PIL import Image
 
 from julia_core.cli import main
-from julia_core.dataset import KaggleDataset
-from julia_core.label_file import read_labels
+from julia_core.data.dataset import KaggleDataset
+from julia_core.data.label_file import read_labels
 
 pytestmark = needs_real_data
 

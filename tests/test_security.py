@@ -5,8 +5,9 @@ import tomllib
 
 from conftest import REPO_ROOT
 
-from julia_core import runs, train
-from julia_core.config import make_config
+from julia_core.runs import launcher as runs
+from julia_core.runs import trainer as train
+from julia_core.training.config import make_config
 
 
 def test_streamlit_binds_loopback_with_xsrf_on():

@@ -11,11 +11,12 @@ import pytest
 import torch
 from conftest import run_cli as cli
 
-from julia_core import rundir, runs
-from julia_core.config import ConfigError, make_config
-from julia_core.events import read_scalars
-from julia_core.labels import CLASSES
-from julia_core.submission import score, validate_submission
+from julia_core.runs import store as rundir
+from julia_core.runs import launcher as runs
+from julia_core.training.config import ConfigError, make_config
+from julia_core.runs.events import read_scalars
+from julia_core.data.classes import CLASSES
+from julia_core.predict.submission import score, validate_submission
 
 QUICK = dict(model="charnet", image_size=20, batch_size=32, eval_batch_size=256, epochs=1, augment=0.5)
 
@@ -74,7 +75,7 @@ def test_val_predictions_shapes(finished_run):
 
 
 def test_run_writes_a_valid_submission(finished_run, small_demo):
-    from julia_core.dataset import KaggleDataset
+    from julia_core.data.dataset import KaggleDataset
     dataset = KaggleDataset(small_demo)
     rows = validate_submission(finished_run / "submission.csv", dataset.test_ids)
     assert len(rows) == 62 and set(rows.values()) <= set(CLASSES)
@@ -89,7 +90,7 @@ def test_predict_one_run_and_an_ensemble_with_tta(finished_run, small_demo, tmp_
     result = cli("predict", "--run", finished_run, "--run", finished_run, "--data", small_demo,
                  "--out", ensemble, "--tta", "--runs", finished_run.parent)
     assert result.returncode == 0, result.stderr
-    from julia_core.dataset import KaggleDataset
+    from julia_core.data.dataset import KaggleDataset
     dataset = KaggleDataset(small_demo)
     rows = validate_submission(ensemble, dataset.test_ids)
     assert 0 <= score(rows, dataset.answer_key()) <= 1
@@ -106,7 +107,7 @@ def test_runs_table_lists_the_run(finished_run):
 
 
 def test_seed_resnet18_parameter_count():
-    from julia_core.models import build_model, count_parameters
+    from julia_core.training.models import build_model, count_parameters
     model = build_model("seed_resnet18", 1)
     assert count_parameters(model) == 11_199_486
     assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and model.fc.out_features == 62
@@ -117,7 +118,7 @@ def test_seed_resnet18_parameter_count():
 def test_cpu_autocast_is_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16):
     """--amp on a CPU computes in bf16 when the CPU does it in hardware, else stays float32
     (emulated bf16 would be slower); --no-amp is always float32."""
-    from julia_core import inference
+    from julia_core.predict import inference
     monkeypatch.setattr(inference, "_cpu_has_bf16", lambda: has_bf16)
     layer, x, cpu = torch.nn.Linear(4, 2), torch.ones(3, 4), torch.device("cpu")
     with inference.autocast(cpu, True):
@@ -131,14 +132,14 @@ def test_cpu_autocast_is_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16):
 
 @pytest.mark.parametrize("name,size", [("charnet", 32), ("charnet_wide", 48), ("charnet_deep", 48), ("charnet", 28)])
 def test_task_models_shapes(name, size):
-    from julia_core.models import build_model
+    from julia_core.training.models import build_model
     for channels in (1, 3):
         assert build_model(name, channels)(torch.zeros(2, channels, size, size)).shape == (2, 62)
 
 
 def test_pretrained_offline_is_a_clear_message_at_once(monkeypatch, tmp_path):
     from julia_core.errors import JuliaError
-    from julia_core.models import build_model
+    from julia_core.training.models import build_model
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     started = time.monotonic()
     with pytest.raises(JuliaError, match="not in the local torch hub cache"):
@@ -148,7 +149,7 @@ def test_pretrained_offline_is_a_clear_message_at_once(monkeypatch, tmp_path):
 
 def test_pretrained_from_the_local_cache(monkeypatch, tmp_path):
     import torchvision
-    from julia_core.models import RESNET18_IMAGENET_FILE, build_model
+    from julia_core.training.models import RESNET18_IMAGENET_FILE, build_model
     (tmp_path / "checkpoints").mkdir()
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "checkpoints" / RESNET18_IMAGENET_FILE)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
@@ -426,8 +427,8 @@ def test_weight_average_is_what_the_run_evaluates_and_saves(small_demo, tmp_path
 
 
 def test_split_seed_keeps_the_split_while_the_seed_changes(finished_run, small_demo, tmp_path):
-    from julia_core.predict import split_key
-    from julia_core.split import run_split
+    from julia_core.predict.ensemble import split_key
+    from julia_core.data.split import run_split
     labels = np.repeat(np.arange(62), 3)
     base = make_config("fast", data=str(small_demo), seed=0)
     other_seed = make_config("fast", data=str(small_demo), seed=5, split_seed=0)
@@ -446,7 +447,7 @@ def test_split_seed_keeps_the_split_while_the_seed_changes(finished_run, small_d
 
 def test_a_run_that_failed_before_its_first_save_starts_again_on_resume(finished_run, small_demo, tmp_path):
     import shutil
-    from julia_core import train
+    from julia_core.runs import trainer as train
     teacher = shutil.copytree(finished_run, tmp_path / "teacher")
     config = make_config("fast", data=str(small_demo), pseudo_label=str(teacher), name="student", **QUICK)
     run_dir = runs.prepare_run(config, tmp_path / "runs")

@@ -7,8 +7,8 @@ import torch
 import torchvision
 from torch import nn
 
-from .errors import JuliaError
-from .labels import NUM_CLASSES
+from julia_core.errors import JuliaError
+from julia_core.data.classes import NUM_CLASSES
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from . import settings
-from .config import TrainConfig
-from .files import write_atomic
+from julia_core import settings
+from julia_core.training.config import TrainConfig
+from julia_core.files import write_atomic
 
 log = logging.getLogger("julia_core.train")
 SYNTHETIC_SEED_OFFSET = 1  # the synthetic set's seed is not the demo set's: other images
@@ -26,7 +26,7 @@ FEW_FAMILIES = 20          # a stock system has 3-10 font families; varied lette
 
 def synthetic_set(per_class: int, seed: int) -> Path:
     """The cached synthetic train-only set of `per_class` images per class (made when missing)."""
-    from .demo import font_families, fonts_digest, generate_demo, machine_fonts
+    from julia_core.synthetic.demo import font_families, fonts_digest, generate_demo, machine_fonts
     fonts = machine_fonts()  # new fonts on the machine: a new set
     root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{fonts_digest(fonts)}"
     if not (root / "trainLabels.csv").is_file():
@@ -63,8 +63,8 @@ NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp
 def weights_path(config: TrainConfig, device: torch.device) -> Path:
     """Where the pre-trained weights of this recipe and seed (and this machine's fonts and
     precision) are kept."""
-    from .demo import fonts_digest, machine_fonts
-    from .inference import computes_in_bf16
+    from julia_core.synthetic.demo import fonts_digest, machine_fonts
+    from julia_core.predict.inference import computes_in_bf16
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
                if key not in NOT_SHAPING}
     shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0],
@@ -77,8 +77,8 @@ def weights_path(config: TrainConfig, device: torch.device) -> Path:
 def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None) -> dict | None:
     """The model's weights after pre-training (from the cache, or trained now); None when a stop
     request ended the pre-training early."""
-    from .train import Progress, StopFlag, build_optimizer, build_scheduler, evaluate, load_data, train_one_epoch
-    from .models import build_model
+    from julia_core.runs.trainer import Progress, StopFlag, build_optimizer, build_scheduler, evaluate, load_data, train_one_epoch
+    from julia_core.training.models import build_model
     path = weights_path(config, device)
     if path.is_file():
         log.info("pre-trained weights from the cache: %s", path.name)

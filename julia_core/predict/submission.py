@@ -3,9 +3,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .label_file import read_labels, write_labels
-from .labels import CLASSES, class_name
+from julia_core.errors import DataError
+from julia_core.data.label_file import read_labels, write_labels
+from julia_core.data.classes import CLASSES, class_name
 
 
 def write_submission(path: Path, ids, class_indices) -> Path:

@@ -24,16 +24,16 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from . import rundir
-from .augment import augment, mix_batch, to_input
-from .config import ConfigError, TrainConfig
-from .dataset import KaggleDataset
-from .errors import JuliaError
-from .files import write_atomic
-from .inference import autocast, predict_probabilities
-from .models import build_model, count_parameters
-from .split import run_split
-from .submission import write_submission
+from julia_core.runs import store as rundir
+from julia_core.training.augment import augment, mix_batch, to_input
+from julia_core.training.config import ConfigError, TrainConfig
+from julia_core.data.dataset import KaggleDataset
+from julia_core.errors import JuliaError
+from julia_core.files import write_atomic
+from julia_core.predict.inference import autocast, predict_probabilities
+from julia_core.training.models import build_model, count_parameters
+from julia_core.data.split import run_split
+from julia_core.predict.submission import write_submission
 
 log = logging.getLogger("julia_core.train")
 
@@ -96,7 +96,7 @@ def load_data(config: TrainConfig, device: torch.device) -> Data:
 
 def _pseudo_labelled(config: TrainConfig, dataset: KaggleDataset, test_x, test_ids, device):
     """The test images the teacher runs label confidently, in this run's preprocessing."""
-    from .pseudo import PseudoLabelError, check_teachers, pseudo_labels, teacher_refs
+    from julia_core.predict.pseudo_labels import PseudoLabelError, check_teachers, pseudo_labels, teacher_refs
     if test_x is None:
         raise PseudoLabelError(f"{dataset.root}: no test images from source {config.source!r} to pseudo-label")
     teachers = check_teachers(teacher_refs(config.pseudo_label), config)
@@ -387,7 +387,7 @@ def fit(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -
 
 def _pretrain(config: TrainConfig, device, run_dir: Path) -> dict | None:
     """Weights learnt on synthetic characters (cached per recipe and seed); the status shows the phase."""
-    from .pretrain import pretrained_weights
+    from julia_core.training.pretrain import pretrained_weights
 
     def on_epoch(epoch: int, epochs: int, acc: float) -> None:
         rundir.update_status(run_dir, phase=f"pre-training on synthetic characters: epoch {epoch}/{epochs}, "

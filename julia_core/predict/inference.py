@@ -3,7 +3,7 @@ from functools import lru_cache
 
 import torch
 
-from .augment import to_input, tta_views
+from julia_core.training.augment import to_input, tta_views
 
 
 def autocast(device: torch.device, amp: bool):

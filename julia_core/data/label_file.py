@@ -3,8 +3,8 @@ import csv
 import io
 from pathlib import Path
 
-from .errors import DataError
-from .labels import is_class
+from julia_core.errors import DataError
+from julia_core.data.classes import is_class
 
 HEADER = ("ID", "Class")
 

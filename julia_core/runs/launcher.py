@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import rundir, settings
-from .config import TrainConfig, validate
-from .rundir import RunError
+from julia_core.runs import store as rundir
+from julia_core import settings
+from julia_core.training.config import TrainConfig, validate
+from julia_core.runs.store import RunError
 
 
 @dataclass
@@ -117,8 +118,8 @@ def refresh(run_dir: Path) -> dict:
 def prepare_run(config: TrainConfig, runs_root: Path) -> Path:
     """A new run directory holding config.json and a 'queued' status. The data set and the
     device are checked first, so a bad choice is an error now, not a failed run later."""
-    from .dataset import KaggleDataset, folder_name
-    from .train import select_device
+    from julia_core.data.dataset import KaggleDataset, folder_name
+    from julia_core.runs.trainer import select_device
     validate(config)
     dataset = KaggleDataset(Path(config.data).expanduser())
     if config.source not in dataset.sources("train"):
@@ -138,7 +139,7 @@ def prepare_run(config: TrainConfig, runs_root: Path) -> Path:
 
 def check_init(config: TrainConfig) -> Path:
     """The weights a run starts from must exist and fit its model and colour mode; returns the file."""
-    from .models import build_model
+    from julia_core.training.models import build_model
     path = rundir.init_weights_path(config.init)
     weights = rundir.load_init_weights(path, config.model)
     try:
@@ -151,7 +152,7 @@ def check_init(config: TrainConfig) -> Path:
 
 def teacher_paths(config: TrainConfig, runs_root: Path) -> str:
     """The pseudo-label teachers, by path or name, checked now and written as portable paths."""
-    from .pseudo import check_teachers, teacher_refs
+    from julia_core.predict.pseudo_labels import check_teachers, teacher_refs
     paths = [resolve_run(runs_root, ref) for ref in teacher_refs(config.pseudo_label)]
     return ",".join(settings.portable_path(p) for p in check_teachers(paths, config))
 

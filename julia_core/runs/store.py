@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import JuliaError
-from .files import write_atomic
+from julia_core.errors import JuliaError
+from julia_core.files import write_atomic
 
 CONFIG, STATUS, LOG, SUMMARY = "config.json", "status.json", "train.log", "summary.csv"
 LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"

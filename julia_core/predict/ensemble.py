@@ -4,13 +4,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import rundir
-from .config import TrainConfig
-from .dataset import KaggleDataset
-from .errors import DataError
-from .inference import predict_probabilities
-from .models import build_model
-from .submission import validate_submission, write_submission
+from julia_core.runs import store as rundir
+from julia_core.training.config import TrainConfig
+from julia_core.data.dataset import KaggleDataset
+from julia_core.errors import DataError
+from julia_core.predict.inference import predict_probabilities
+from julia_core.training.models import build_model
+from julia_core.predict.submission import validate_submission, write_submission
 
 
 def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best") -> tuple[torch.nn.Module, TrainConfig]:
@@ -27,7 +27,7 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best"
 def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device: str = "auto",
                  checkpoint: str = "best", progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(test IDs, mean class probabilities (N, 62)) over the runs, each with its own preprocessing."""
-    from .train import select_device
+    from julia_core.runs.trainer import select_device
     if not run_dirs:
         raise DataError("predict needs at least one run")
     dataset = KaggleDataset(data_dir)
@@ -49,7 +49,7 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
 
 
 def split_key(config: TrainConfig) -> tuple:
-    from .split import split_seed
+    from julia_core.data.split import split_seed
     seed = split_seed(config)
     return (config.folds, config.fold, seed) if config.folds else (config.val_fraction, seed)
 
@@ -60,8 +60,8 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
     how an ensemble, or test-time augmentation, would have scored, without touching the test set.
     Runs on different folds of one k-fold split each predict their own fold (an ensemble where a
     fold has several), pooled: the cross-validated figure over every fold they cover."""
-    from .split import run_split
-    from .train import select_device
+    from julia_core.data.split import run_split
+    from julia_core.runs.trainer import select_device
     if not run_dirs:
         raise DataError("scoring needs at least one run")
     target = select_device(device)
@@ -88,7 +88,7 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
 
 def _same_split(a: TrainConfig, b: TrainConfig) -> bool:
     """One split: the same validation images, or folds of the same k-fold assignment."""
-    from .split import split_seed
+    from julia_core.data.split import split_seed
     if a.folds and b.folds:
         return (a.folds, split_seed(a)) == (b.folds, split_seed(b))
     return split_key(a) == split_key(b)

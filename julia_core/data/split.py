@@ -1,7 +1,7 @@
 """A stratified, seeded train/validation split: every class keeps its share on both sides."""
 import numpy as np
 
-from .errors import DataError
+from julia_core.errors import DataError
 
 
 def stratified_split(labels, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -4,9 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from .dataset import KaggleDataset, folder_name
-from .images import open_image
-from .labels import CLASSES
+from julia_core.data.dataset import KaggleDataset, folder_name
+from julia_core.data.images import open_image
+from julia_core.data.classes import CLASSES
 
 
 @dataclass

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import runs
-from .config import TrainConfig, validate
-from .errors import JuliaError
-from .evaluation import ValPredictions, load_val_predictions
-from .labels import CLASSES
+from julia_core.runs import launcher as runs
+from julia_core.training.config import TrainConfig, validate
+from julia_core.errors import JuliaError
+from julia_core.views.mistakes import ValPredictions, load_val_predictions
+from julia_core.data.classes import CLASSES
 
 
 def launch_audit(config: TrainConfig, runs_root: Path, folds: int = 5) -> list[Path]:

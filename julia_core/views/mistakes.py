@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import rundir
-from .labels import CLASSES, NUM_CLASSES
+from julia_core.runs import store as rundir
+from julia_core.data.classes import CLASSES, NUM_CLASSES
 
 
 @dataclass

@@ -3,8 +3,8 @@ import dataclasses
 import re
 from dataclasses import dataclass, fields
 
-from .errors import JuliaError
-from .images import MODES
+from julia_core.errors import JuliaError
+from julia_core.data.images import MODES
 
 
 class ConfigError(JuliaError):
@@ -106,7 +106,7 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
 
 
 def validate(config: TrainConfig) -> None:
-    from .models import MODELS  # models imports torch; keep `config` light for the CLI's --help
+    from julia_core.training.models import MODELS  # models imports torch; keep `config` light for the CLI's --help
 
     def need(ok: bool, message: str) -> None:
         if not ok:

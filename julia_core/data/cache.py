@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_atomic
+from julia_core.files import write_atomic
 
 log = logging.getLogger(__name__)
 

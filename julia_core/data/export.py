@@ -3,7 +3,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .dataset import LoadedImages
+from julia_core.data.dataset import LoadedImages
 
 
 def export_folder_name(split: str, size: int, mode: str, source: str, keep_aspect: bool) -> str:

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .dataset import KaggleDataset, LoadedImages
-from .errors import DataError
-from .images import open_image
-from .labels import CLASSES
-from .split import stratified_split
+from julia_core.data.dataset import KaggleDataset, LoadedImages
+from julia_core.errors import DataError
+from julia_core.data.images import open_image
+from julia_core.data.classes import CLASSES
+from julia_core.data.split import stratified_split
 
 
 def ids_for_label(dataset: KaggleDataset, label: str) -> list[int]:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from tensorboard.backend.event_processing.event_accumulator import SCALARS
 
-from .events import open_events
-from .runs import Run
+from julia_core.runs.events import open_events
+from julia_core.runs.launcher import Run
 
 CURVES = {  # what the Monitor page overlays: (tag, x axis)
     "loss": ["train/loss", "val/loss"],

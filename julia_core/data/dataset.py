@@ -13,12 +13,12 @@ from typing import Callable
 
 import numpy as np
 
-from . import settings
-from .cache import ArrayCache, digest
-from .errors import DataError
-from .images import IMAGE_EXTENSIONS, MODES, load_resized
-from .label_file import read_labels
-from .labels import class_index
+from julia_core import settings
+from julia_core.data.cache import ArrayCache, digest
+from julia_core.errors import DataError
+from julia_core.data.images import IMAGE_EXTENSIONS, MODES, load_resized
+from julia_core.data.label_file import read_labels
+from julia_core.data.classes import class_index
 
 SPLITS = ("train", "test")
 SOURCES = ("resized", "original")  # Kaggle's 20x20 copies, or the original crops

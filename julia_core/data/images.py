@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DataError
+from julia_core.errors import DataError
 
 IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg")
 SIZES = (20, 28, 32, 48, 64)

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import rundir, runs, settings
-from .dataset import KaggleDataset, LoadedImages
-from .errors import JuliaError
-from .summary import DatasetSummary, summarize
+from julia_core.runs import store as rundir
+from julia_core.runs import launcher as runs
+from julia_core import settings
+from julia_core.data.dataset import KaggleDataset, LoadedImages
+from julia_core.errors import JuliaError
+from julia_core.data.facts import DatasetSummary, summarize
 
 
 # Live pages rerun their fragment this often while a run is active: fresh enough for epochs of
@@ -41,7 +43,7 @@ def runs_root() -> Path:
 def ensure_demo() -> None:
     """First start with no data set configured: generate the demo set (about 10 s)."""
     if data_dir() == settings.DEMO_DIR and not (settings.DEMO_DIR / "trainLabels.csv").exists():
-        from .demo import generate_demo
+        from julia_core.synthetic.demo import generate_demo
         with st.spinner("First start: generating the demo data set ..."):
             generate_demo(settings.DEMO_DIR, force=True)
 
@@ -155,7 +157,7 @@ def forget_runs() -> None:
 @st.cache_resource(max_entries=200)
 def scalar_stream(run_dir: str):
     """One incremental event reader per run, shared by every session and rerun."""
-    from .monitor import ScalarStream
+    from julia_core.views.curves import ScalarStream
     return ScalarStream(Path(run_dir))
 
 

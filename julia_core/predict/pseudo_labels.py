@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import JuliaError
+from julia_core.errors import JuliaError
 
 
 class PseudoLabelError(JuliaError):
@@ -24,9 +24,9 @@ def teacher_refs(value: str) -> list[str]:
 def check_teachers(refs: list, config) -> list[Path]:
     """Each teacher is a run with a best checkpoint on the same split as `config`; returns their
     directories."""
-    from . import rundir
-    from .config import TrainConfig
-    from .predict import split_key
+    from julia_core.runs import store as rundir
+    from julia_core.training.config import TrainConfig
+    from julia_core.predict.ensemble import split_key
     teachers = []
     for ref in refs:
         path = Path(ref).expanduser()
@@ -47,7 +47,7 @@ def check_teachers(refs: list, config) -> list[Path]:
 def pseudo_labels(teachers: list[Path], data_dir: Path, threshold: float, device: str = "auto"):
     """(test IDs, labels) of the test images whose mean teacher probability for their top class
     reaches `threshold`."""
-    from .predict import predict_test
+    from julia_core.predict.ensemble import predict_test
     ids, probs = predict_test(teachers, data_dir, device=device)
     keep = probs.max(1) >= threshold
     return ids[keep], probs[keep].argmax(1).astype(np.int64)

@@ -1,0 +1,1 @@
+"""Class probabilities from trained runs: inference, ensembles, submissions, pseudo-labels."""

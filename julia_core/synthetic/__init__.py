@@ -1,0 +1,1 @@
+"""Synthetic street-sign characters: the demo data set and the pre-training set."""

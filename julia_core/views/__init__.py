@@ -1,0 +1,1 @@
+"""The dashboard's face: cached loaders and widgets, figures and tables the pages lay out."""
