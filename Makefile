@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-$(REQ_HASH)
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test demo bench fonts clean-cache
+.PHONY: run test test-quick demo bench fonts clean-cache
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: demo
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# While developing: everything but the tests marked slow (make test still runs them all).
+test-quick: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/data_load.py

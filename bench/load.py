@@ -23,12 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def train(data: Path, runs_root: Path, epochs: int, name: str) -> Path:
-    from julia_core.runs import store as rundir
-    from julia_core.runs import launcher as runs
+    from julia_core.runs import launcher, store
     from julia_core.training.config import make_config
-    run_dir = runs.launch(make_config("fast", data=str(data), epochs=epochs, name=name), runs_root)
-    rundir.wait_for(lambda: runs.refresh(run_dir)["state"] not in ("queued", "running"), 3600, 1.0)
-    return run_dir
+    run_dir = launcher.launch(make_config("fast", data=str(data), epochs=epochs, name=name), runs_root)
+    launcher.wait_for(lambda: launcher.read_run(run_dir).state not in store.ACTIVE, 3600, 1.0)
+    return run_dir.path
 
 
 def throughput(run_dir: Path) -> float:
@@ -92,16 +91,15 @@ def main() -> None:
         quiet = throughput(train(data, runs_root, args.epochs, "alone"))
         print(f"alone: {quiet:.0f} img/s")
         started = time.monotonic()
-        from julia_core.runs import store as rundir
-        from julia_core.runs import launcher as runs
+        from julia_core.runs import launcher, store
         from julia_core.training.config import make_config
-        run_dir = runs.launch(make_config("fast", data=str(data), epochs=args.epochs, name="loaded"), runs_root)
-        rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 1, 600, 0.5)
+        run_dir = launcher.launch(make_config("fast", data=str(data), epochs=args.epochs, name="loaded"), runs_root)
+        launcher.wait_for(lambda: run_dir.read_status().epoch >= 1, 600, 0.5)
         estimate = (time.monotonic() - started) * args.epochs * 0.9
         load = subprocess.run([sys.executable, __file__, "--sessions", str(args.sessions), "--every", str(every),
                                "--as-sessions", str(estimate)], capture_output=True, text=True)
         print(load.stdout.strip() or load.stderr[-2000:])
-        rundir.wait_for(lambda: runs.refresh(run_dir)["state"] not in ("queued", "running"), 3600, 1.0)
+        launcher.wait_for(lambda: launcher.read_run(run_dir).state not in store.ACTIVE, 3600, 1.0)
         loaded = throughput(run_dir)
         print(f"with {args.sessions} sessions rerunning every {every:g} s: {loaded:.0f} img/s, "
               f"{100 * (1 - loaded / quiet):.1f} % lower")

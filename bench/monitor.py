@@ -26,17 +26,19 @@ REPO = Path(__file__).resolve().parent.parent
 def make_runs(root: Path, count: int, points: int) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    from julia_core.runs import store as rundir
+    from julia_core.runs import store
+    from julia_core.runs.store import RunDir
     from julia_core.training.config import make_config
     for index in range(count):
-        run_dir = root / f"20260101-{index:06d}-bench"
-        (run_dir / "checkpoints").mkdir(parents=True)
+        # written in place, not by RunDir.create: the folder names are fixed (time_tensorboard asks for one)
+        run_dir = RunDir(root / f"20260101-{index:06d}-bench")
+        (run_dir / RunDir.CHECKPOINTS).mkdir(parents=True)
         config = make_config("fast", data="/nonexistent", lr=1e-3 * (1 + index % 5), seed=index)
-        rundir.write_json(run_dir / rundir.CONFIG, config.to_dict())
-        status = rundir.new_status("finished", 50)
-        status.update(epoch=50, step=points, total_steps=points, steps_per_epoch=points // 50,
-                      best_val_acc=0.8 + index / 1000, val_acc=0.8, started="2026-01-01T00:00:00+00:00")
-        rundir.write_json(run_dir / rundir.STATUS, status)
+        store.write_json(run_dir.config_file, config.to_dict())
+        status = store.new_status(store.FINISHED, 50, epoch=50, step=points, total_steps=points,
+                                  steps_per_epoch=points // 50, best_val_acc=0.8 + index / 1000, val_acc=0.8,
+                                  started="2026-01-01T00:00:00+00:00")
+        store.write_json(run_dir.status_file, status.to_dict())
         writer = SummaryWriter(str(run_dir), max_queue=1000)
         for step in range(points):
             writer.add_scalar("train/loss_step", 4.0 / (1 + step / 500) + (step % 7) * 0.01, step)

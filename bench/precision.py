@@ -3,7 +3,7 @@ channels_last), for the presets' models at their batch sizes: which switches pay
 Then prediction speed (`predict_probabilities`, as `score`, `predict` and the Submit page call it)
 by layout, in bf16 where the device has it, with and without TTA.
 
-One step is what `train_one_epoch` does (forward under `inference.autocast`, cross-entropy,
+One step is what `train_one_epoch` does (forward under `device.autocast`, cross-entropy,
 backward, AdamW); random inputs, so no data set is needed. Prints a Markdown table.
 
     python bench/precision.py [--device auto] [--seconds 10]
@@ -19,9 +19,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core.predict.inference import autocast, bf16_native, predict_probabilities  # noqa: E402
+from julia_core.predict.inference import predict_probabilities  # noqa: E402
 from julia_core.training.models import build_model  # noqa: E402
-from julia_core.runs.trainer import select_device  # noqa: E402
+from julia_core.training.device import autocast, bf16_native, select_device  # noqa: E402
 
 CASES = [  # (model, image size, batch): the best/fast presets' and the seed preset's
     ("charnet", 48, 128), ("charnet", 32, 128), ("charnet_wide", 48, 128), ("seed_resnet18", 28, 8)]

@@ -21,12 +21,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core.runs import store as rundir  # noqa: E402
-from julia_core.runs import launcher as runs
-from julia_core.runs import trainer as train
-from julia_core.training.config import make_config  # noqa: E402
-from julia_core.data.dataset import KaggleDataset  # noqa: E402
 from julia_core.data.classes import class_index  # noqa: E402
+from julia_core.data.dataset import KaggleDataset  # noqa: E402
+from julia_core.runs import launcher, trainer  # noqa: E402
+from julia_core.runs.store import RunDir  # noqa: E402
+from julia_core.training.config import make_config  # noqa: E402
+from julia_core.training.device import device_name, select_device  # noqa: E402
 from julia_core.training.models import build_model  # noqa: E402
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "julia-kaggle"
@@ -74,17 +74,17 @@ def original_loop(dataset: KaggleDataset, device: torch.device, seconds: float) 
     return seen / (time.perf_counter() - started)
 
 
-def train_run(runs_root: Path, data: Path, preset: str, device: str, **options) -> Path:
+def train_run(runs_root: Path, data: Path, preset: str, device: str, **options) -> RunDir:
     config = make_config(preset, data=str(data), device=device, name=f"bench-{preset}", **options)
-    run_dir = runs.prepare_run(config, runs_root)
-    code = train.run(run_dir, show_progress=False, console=False)
+    run_dir = launcher.prepare_run(config, runs_root, claim=True)
+    code = trainer.run(run_dir, show_progress=False, console=False)
     if code != 0:
-        raise SystemExit(f"{preset} run failed: {rundir.read_status(run_dir).get('error')}")
+        raise SystemExit(f"{preset} run failed: {run_dir.read_status().error}")
     return run_dir
 
 
-def epochs(run_dir: Path) -> list[dict]:
-    with open(run_dir / rundir.SUMMARY) as file:
+def epochs(run_dir: RunDir) -> list[dict]:
+    with open(run_dir.summary_file) as file:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
 
 
@@ -97,8 +97,8 @@ def main() -> None:
     parser.add_argument("--seed-epochs", type=int, default=None, help="override the seed preset's epochs")
     args = parser.parse_args()
     dataset = KaggleDataset(args.data)
-    device = train.select_device(args.device)
-    print(f"machine: {platform.machine()}, {train.device_name(device)}, torch {torch.__version__}")
+    device = select_device(args.device)
+    print(f"machine: {platform.machine()}, {device_name(device)}, torch {torch.__version__}")
 
     original = original_loop(dataset, device, args.seconds)
     with tempfile.TemporaryDirectory() as runs_root:

@@ -186,60 +186,43 @@ def _runs_dir(args) -> Path:
 
 
 def run_train(args) -> int:
-    from julia_core.runs import launcher as runs
-    from julia_core.training.config import TrainConfig, make_config
+    from julia_core.runs import launcher, trainer
+    from julia_core.runs.store import RunDir
     runs_root = _runs_dir(args)
-    if args.run_dir:
-        return _train_in(args.run_dir, args.resume_in_place, not args.no_progress, console=False)
+    if args.run_dir:  # the launcher's detached child
+        return trainer.main(RunDir(args.run_dir), args.resume_in_place, not args.no_progress, console=False)
     if args.resume:
-        run_dir = runs.resolve_run(runs_root, args.resume)
+        run_dir = launcher.resolve_run(runs_root, args.resume)
         if args.detach:
-            runs.resume(run_dir, runs_root)
-            print(run_dir)
+            launcher.resume(run_dir, runs_root)
+            print(run_dir.path)
             return 0
-        code = _train_in(run_dir, runs.check_resumable(run_dir), not args.no_progress, console=True)
+        code = trainer.main(run_dir, launcher.check_resumable(run_dir), not args.no_progress, console=True)
     else:
-        names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
-        overrides = {name: getattr(args, name) for name in names}
-        if overrides["mode"]:
-            overrides["mode"] = "L" if overrides["mode"] == "grey" else "RGB"
-        overrides["data"] = str(overrides["data"] or settings.data_dir())
-        config = make_config(args.preset, **overrides)
+        config = _train_config(args)
         if args.detach:
-            print(runs.launch(config, runs_root))
+            print(launcher.launch(config, runs_root).path)
             return 0
-        run_dir = runs.prepare_run(config, runs_root)
-        code = _train_in(run_dir, False, not args.no_progress, console=True)
-    print(run_dir)
+        run_dir = launcher.prepare_run(config, runs_root, claim=True)
+        code = trainer.main(run_dir, False, not args.no_progress, console=True)
+    print(run_dir.path)
     return code
 
 
-def _train_in(run_dir: Path, resume: bool, show_progress: bool, console: bool) -> int:
-    """Train in this process, or under torchrun for --gpus N; then start whatever is queued."""
-    import os
-    import subprocess
-    from julia_core.runs import store as rundir
-    from julia_core.runs import launcher as runs
-    from julia_core.runs import trainer as train
-    run_dir = Path(run_dir)
-    gpus = rundir.read_json(run_dir / rundir.CONFIG).get("gpus", 1)
-    if gpus > 1 and "WORLD_SIZE" not in os.environ:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-                   "-m", "julia_core", "train", "--run-dir", str(run_dir), "--no-progress"]
-        code = subprocess.call(command + (["--resume-in-place"] if resume else []))
-        if runs.refresh(run_dir).get("state") == "running":  # the workers died without a word
-            rundir.update_status(run_dir, state="failed", error=f"torchrun exited with code {code}",
-                                 ended=rundir.now(), log_tail=rundir.log_tail(run_dir))
-    else:
-        code = train.run(run_dir, resume, show_progress, console)
-    if "WORLD_SIZE" not in os.environ:
-        runs.schedule(run_dir.parent)
-    return code
+def _train_config(args):
+    """The preset with every option given on the command line on top."""
+    from julia_core.training.config import TrainConfig, make_config
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
+    overrides = {name: getattr(args, name) for name in names}
+    if overrides["mode"]:
+        overrides["mode"] = "L" if overrides["mode"] == "grey" else "RGB"
+    overrides["data"] = str(overrides["data"] or settings.data_dir())
+    return make_config(args.preset, **overrides)
 
 
 def run_runs(args) -> int:
-    from julia_core.runs import launcher as runs
-    rows = runs.run_table(runs.list_runs(_runs_dir(args)))
+    from julia_core.runs import launcher
+    rows = launcher.run_table(launcher.list_runs(_runs_dir(args)))
     if not rows:
         print(f"no runs in {_runs_dir(args)}")
         return 0
@@ -252,37 +235,42 @@ def run_runs(args) -> int:
 
 
 def run_stop(args) -> int:
-    from julia_core.runs import launcher as runs
-    run_dir = runs.resolve_run(_runs_dir(args), args.run_ref)
-    print(f"{run_dir.name}: {runs.stop(run_dir)}")
+    from julia_core.runs import launcher
+    run_dir = launcher.resolve_run(_runs_dir(args), args.run_ref)
+    print(f"{run_dir.name}: {launcher.stop(run_dir)}")
     return 0
 
 
 def run_audit(args) -> int:
-    from julia_core.runs import audit
-    from julia_core.runs import launcher as runs
+    from julia_core.runs import audit, launcher
     from julia_core.training.config import make_config
     runs_root = _runs_dir(args)
     if args.report:
-        groups = audit.audit_groups(runs.list_runs(runs_root))
+        groups = audit.audit_groups(launcher.list_runs(runs_root))
         if args.report not in groups:
             raise JuliaError(f"no audit named {args.report!r} in {runs_root} (have: {', '.join(groups) or 'none'})")
         table = audit.disputed_labels(audit.out_of_fold(groups[args.report]), args.top)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return 0
     config = make_config(args.preset, data=str(_data_dir(args)), epochs=args.epochs)
-    run_dirs = audit.launch_audit(config, runs_root, args.folds)
-    print(f"queued {len(run_dirs)} fold runs of group {run_dirs[0].name.split('-fold')[0].split('-', 2)[-1]}; "
-          f"they run one after another. Then: python -m julia_core audit --report GROUP")
+    group, run_dirs = audit.launch_audit(config, runs_root, args.folds)
+    print(f"queued {len(run_dirs)} fold runs of group {group}; they run one after another. "
+          f"Then: python -m julia_core audit --report {group}")
     for run_dir in run_dirs:
-        print(run_dir)
+        print(run_dir.path)
     return 0
 
 
+def _intact_runs(args) -> list:
+    """The --run references as run directories, each checked readable (one line if damaged)."""
+    from julia_core.runs import launcher
+    return [launcher.read_run(launcher.resolve_run(_runs_dir(args), ref).path).require_intact().dir
+            for ref in args.run_refs]
+
+
 def run_predict(args) -> int:
-    from julia_core.runs import launcher as runs
     from julia_core.predict.ensemble import write_prediction
-    run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
+    run_dirs = _intact_runs(args)
     out = write_prediction(run_dirs, _data_dir(args), args.out, args.tta, args.device, args.checkpoint)
     rows = sum(1 for _ in open(out)) - 1
     print(f"wrote {out} ({rows} rows) from {len(run_dirs)} run(s){' with TTA' if args.tta else ''}")
@@ -290,9 +278,8 @@ def run_predict(args) -> int:
 
 
 def run_score(args) -> int:
-    from julia_core.runs import launcher as runs
     from julia_core.predict.ensemble import score_val
-    run_dirs = [runs.resolve_run(_runs_dir(args), ref) for ref in args.run_refs]
+    run_dirs = _intact_runs(args)
     right, images = score_val(run_dirs, args.data, args.tta, args.device, args.checkpoint)
     print(f"val accuracy {right / images:.4f} ({right}/{images}) from {len(run_dirs)} run(s)"
           f"{' with TTA' if args.tta else ''}")

@@ -7,3 +7,7 @@ class JuliaError(Exception):
 
 class DataError(JuliaError):
     """Bad data on disk: a CSV row, an image file, a folder."""
+
+
+class TrainingFailed(JuliaError):
+    """A reason a run cannot go on (NaN loss, out of memory); becomes its status's error."""

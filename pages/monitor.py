@@ -1,12 +1,14 @@
 """Monitor: overlay the curves of chosen runs, compare their settings, read their status and log."""
 import streamlit as st
 
-from julia_core.runs import store as rundir
-from julia_core.views.curves import comparison_table, curve_figure, curve_frame, default_selection
+from julia_core.runs.store import FAILED, RUNNING
+from julia_core.views.curves import comparison_table, curve_frame, default_selection
+from julia_core.views.figures import curve_figure
 from julia_core.views.ui import LIVE_SECONDS, all_runs, progress_text, scalar_stream, sidebar
 
 st.title("Monitor")
-sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
+sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
+#           widgets after switch_page (checked again), so no test could see a shared sidebar
 run_list = all_runs()
 if not run_list:
     st.info("No runs yet: start one on the Train page.")
@@ -17,7 +19,7 @@ chosen = st.multiselect("Runs", list(by_name), default=linked or default_selecti
 x_axis = st.radio("x axis", ["epoch", "step"], horizontal=True)
 smoothing = st.slider("Smoothing of the per-step loss (step axis)", 0.0, 0.99, 0.6,
                       help="exponential moving average with debiasing, as TensorBoard's")
-live = any(by_name[name].state in ("running", "queued") for name in chosen)
+live = any(by_name[name].active for name in chosen)
 
 
 @st.fragment(run_every=LIVE_SECONDS if live else None)
@@ -28,7 +30,7 @@ def curves() -> None:
     for name in set(chosen) - set(present):
         st.warning(f"{name}: its run directory is gone")
     streams = {name: scalar_stream(str(fresh[name].path)).reload() for name in present}
-    per_epoch = {name: fresh[name].status.get("steps_per_epoch") for name in present}
+    per_epoch = {name: fresh[name].status.steps_per_epoch if fresh[name].status else None for name in present}
     left, right = st.columns(2)
     for column, metric in ((left, "loss"), (right, "accuracy")):
         frame = curve_frame(streams, metric, x_axis, smoothing, per_epoch)
@@ -38,12 +40,15 @@ def curves() -> None:
         column.plotly_chart(curve_figure(frame, metric, x_axis), width="stretch", key=f"chart-{metric}")
     for name in present:
         run = fresh[name]
-        fraction, text = progress_text(run.status)
-        with st.expander(f"{name}: {run.state}", expanded=run.state in ("running", "failed")):
-            st.progress(fraction, text=text)
-            if run.status.get("error"):
-                st.error(run.status["error"])
-            st.code(rundir.log_tail(run.path, 15) or "(no log yet)", language=None)
+        with st.expander(f"{name}: {run.state}", expanded=run.state in (RUNNING, FAILED) or run.damaged):
+            if run.damaged:
+                st.warning(run.damage)
+            if run.status:
+                fraction, text = progress_text(run.status)
+                st.progress(fraction, text=text)
+                if run.status.error:
+                    st.error(run.status.error)
+            st.code(run.dir.log_tail(15) or "(no log yet)", language=None)
 
 
 if chosen:

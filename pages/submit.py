@@ -1,19 +1,22 @@
 """Submit: predict the test split from one run or an ensemble, check the file, download it."""
-import pandas as pd
-import plotly.express as px
+from pathlib import Path
+
 import streamlit as st
 
-from julia_core.predict import submission
 from julia_core.errors import JuliaError
+from julia_core.predict import submission
 from julia_core.predict.ensemble import score_val, submission_path, write_prediction
+from julia_core.runs.store import submittable
+from julia_core.views.figures import predicted_classes
 from julia_core.views.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
 
 st.title("Submit")
-sidebar()  # in each page, not the entry script: AppTest keeps its widgets then
+sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
+#           widgets after switch_page (checked again), so no test could see a shared sidebar
 dataset = open_dataset()
 if dataset is None:
     st.stop()
-finished = [run for run in all_runs() if run.state == "finished" and (run.path / "checkpoints" / "best.pt").exists()]
+finished = submittable(all_runs())
 if not finished:
     st.info("No finished run yet: train one first.")
     st.stop()
@@ -21,21 +24,21 @@ if not dataset.test_ids:
     st.error(f"{data_dir()}: has no test images to predict (testResized/ or test/)")
     st.stop()
 chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished, default=finished[:1],
-                        format_func=lambda r: f"{r.name} (best val acc {r.status.get('best_val_acc', 0):.4f})")
+                        format_func=lambda r: f"{r.name} (best val acc {r.status.best or 0:.4f})")
 tta = st.toggle("Test-time augmentation (5 views: the image, zooms, shifts)", value=False)
 predict_column, score_column = st.columns(2)
 if score_column.button("Score this choice on the validation split", disabled=not chosen,
                        help="how the ensemble and TTA would have done on the images the runs held out"):
     try:
         with st.spinner("scoring ..."):
-            right, images = score_val([run.path for run in chosen], data_dir(), tta)
+            right, images = score_val([run.dir for run in chosen], data_dir(), tta)
         score_column.metric("Validation accuracy", f"{right / images:.4f}", help=f"{right} of {images}")
     except JuliaError as err:
         st.error(str(err))
 if predict_column.button("Predict the test split", type="primary", disabled=not chosen):
     bar = st.progress(0.0, text="predicting ...")
     try:
-        out = write_prediction([run.path for run in chosen], data_dir(), submission_path(runs_root(), chosen, tta),
+        out = write_prediction([run.dir for run in chosen], data_dir(), submission_path(runs_root(), chosen, tta),
                                tta=tta, progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total}"))
         st.session_state.submission = str(out)
     except JuliaError as err:
@@ -43,7 +46,6 @@ if predict_column.button("Predict the test split", type="primary", disabled=not 
     bar.empty()
 
 if "submission" in st.session_state:
-    from pathlib import Path
     path = Path(st.session_state.submission)
     try:
         rows = submission.validate_submission(path, dataset.test_ids)
@@ -53,10 +55,6 @@ if "submission" in st.session_state:
     st.success(f"`{path.name}`: valid: header ID,Class, each of the {len(rows)} test IDs exactly once, valid classes")
     answers = dataset.answer_key()
     if answers:
-        st.metric("Score against the demo set's answer key", f"{submission.score(rows, answers):.4f}")
-    predicted = pd.Series(list(rows.values())).value_counts().rename_axis("class").reset_index(name="images")
-    figure = px.bar(predicted.sort_values("class", key=lambda s: s.map(submission.class_order)),
-                    x="class", y="images", title="Predicted classes")
-    figure.update_xaxes(type="category", tickangle=0)
-    st.plotly_chart(figure, width="stretch")
+        st.metric("Score against the demo set's answer key", f"{submission.accuracy_against(rows, answers):.4f}")
+    st.plotly_chart(predicted_classes(rows), width="stretch")
     st.download_button("Download the CSV", path.read_bytes(), file_name=path.name, mime="text/csv", type="primary")

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
@@ -17,10 +19,25 @@ needs_real_data = pytest.mark.skipif(not (REAL_DATA / "trainLabels.csv").exists(
                                      reason=f"real competition data not found at {REAL_DATA}")
 
 
-def run_cli(*args, timeout=300):
-    """The CLI as a user runs it: a separate process, so exit codes and stderr are real."""
+def run_cli_process(*args, timeout=300):
+    """The CLI as a user runs it: a separate process, where the process itself is the point
+    (exit codes and stderr of a real process, torchrun, a detached trainer)."""
     return subprocess.run([sys.executable, "-m", "julia_core", *map(str, args)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(*args, timeout=None):
+    """The CLI in this process (`julia_core.cli.main`, what `python -m julia_core` calls): the same
+    parsing, exit codes and output, without a new interpreter importing torch each time."""
+    from julia_core.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit_:  # argparse's usage errors and --help
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    return subprocess.CompletedProcess(["python", "-m", "julia_core", *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
 
 
 @pytest.fixture(scope="session")
@@ -78,15 +95,14 @@ def small_demo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(small_demo, tmp_path_factory):
-    """A finished one-epoch run on the small demo set: (runs folder, run directory)."""
-    from julia_core.runs import launcher as runs
-    from julia_core.runs import trainer as train
+    """A finished one-epoch run on the small demo set: (runs folder, run directory path)."""
+    from julia_core.runs import launcher, trainer
     from julia_core.training.config import make_config
     runs_root = tmp_path_factory.mktemp("runs")
     config = make_config("fast", data=str(small_demo), image_size=20, batch_size=32, epochs=1, name="fixture")
-    run_dir = runs.prepare_run(config, runs_root)
-    assert train.run(run_dir, show_progress=False, console=False) == 0
-    return runs_root, run_dir
+    run_dir = launcher.prepare_run(config, runs_root, claim=True)
+    assert trainer.run(run_dir, show_progress=False, console=False) == 0
+    return runs_root, run_dir.path
 
 
 @pytest.fixture

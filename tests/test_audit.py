@@ -5,12 +5,13 @@ from conftest import REPO_ROOT, run_cli
 from streamlit.testing.v1 import AppTest
 
 from julia_core.runs import audit
-from julia_core.runs import store as rundir
-from julia_core.runs import launcher as runs
+from julia_core.runs import store
+from julia_core.runs.store import RunDir
+from julia_core.runs import launcher
 from julia_core.training.config import ConfigError, make_config
 from julia_core.data.dataset import KaggleDataset
 from julia_core.errors import DataError
-from julia_core.views.mistakes import ValPredictions
+from julia_core.runs.store import ValPredictions
 from julia_core.data.classes import class_index
 from julia_core.data.split import fold_split, stratified_folds
 
@@ -54,16 +55,17 @@ def test_disputed_labels_lowest_label_probability_first():
     assert list(table["model says"]) == ["0", "e", "h"] and table.iloc[0]["p(label)"] == pytest.approx(0.01)
 
 
+@pytest.mark.slow
 def test_an_audit_end_to_end(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_MAX_RUNS", "1")
     runs_root = tmp_path / "runs"
     config = make_config("fast", data=str(small_demo), image_size=20, batch_size=32, epochs=1)
-    run_dirs = audit.launch_audit(config, runs_root, folds=2)
+    _, run_dirs = audit.launch_audit(config, runs_root, folds=2)
     assert len(run_dirs) == 2 and all("-fold" in d.name for d in run_dirs)
     for run_dir in run_dirs:
-        assert rundir.wait_for(lambda: runs.refresh(run_dir)["state"] not in ("queued", "running"), 180, 0.3)
-        assert runs.refresh(run_dir)["state"] == "finished", rundir.log_tail(run_dir)
-    [(group, members)] = audit.audit_groups(runs.list_runs(runs_root)).items()
+        assert launcher.wait_for(lambda: launcher.read_run(run_dir).status.state not in ("queued", "running"), 180, 0.3)
+        assert launcher.read_run(run_dir).status.state == "finished", RunDir(run_dir).log_tail()
+    [(group, members)] = audit.audit_groups(launcher.list_runs(runs_root)).items()
     merged = audit.out_of_fold(members)
     assert sorted(merged.ids.tolist()) == sorted(KaggleDataset(small_demo).train_ids)
     assert merged.probs.shape == (186, 62)
@@ -90,6 +92,6 @@ def test_an_audit_end_to_end(small_demo, tmp_path, monkeypatch):
 
 def test_an_incomplete_audit_is_a_message(demo_run):
     runs_root, run_dir = demo_run
-    run = runs.read_run(run_dir)
+    run = launcher.read_run(run_dir)
     with pytest.raises(Exception, match="exactly one finished run per fold"):
         audit.out_of_fold([run])

@@ -1,14 +1,20 @@
 import pytest
-from conftest import make_set, run_cli
+from conftest import make_set, run_cli, run_cli_process
 
 from julia_core.cli import main
 
 
 def test_help_lists_the_subcommands():
-    result = run_cli("--help")
+    result = run_cli_process("--help")  # `python -m julia_core` itself, as a user runs it
     assert result.returncode == 0
-    for command in ("demo", "info", "resize"):
+    for command in ("demo", "info", "resize", "train", "runs", "stop", "predict", "score", "audit"):
         assert command in result.stdout
+
+
+def test_bad_input_in_a_real_process_is_one_line_and_exit_2(tmp_path):
+    result = run_cli_process("train", "--data", tmp_path / "missing", "--runs", tmp_path / "runs")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "missing" in result.stderr
 
 
 def test_info_on_a_demo_set(small_demo, capsys):

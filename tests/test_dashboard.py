@@ -3,7 +3,8 @@ import pytest
 from conftest import REPO_ROOT, make_set
 from streamlit.testing.v1 import AppTest
 
-from julia_core.runs import store as rundir
+from julia_core.runs import launcher
+from julia_core.runs.store import RunDir
 from julia_core.predict.submission import validate_submission
 
 APP = str(REPO_ROOT / "dashboard.py")
@@ -86,6 +87,7 @@ def test_bad_data_set_is_an_error_not_a_crash(tmp_path, monkeypatch):
     assert "separated by semicolons" in app.error[0].value
 
 
+@pytest.mark.slow
 def test_train_page_start_creates_a_run(app_env):
     runs_root, teacher = app_env
     before = {p.name for p in runs_root.iterdir()}
@@ -101,10 +103,10 @@ def test_train_page_start_creates_a_run(app_env):
     assert not app.exception and "Started" in app.success[0].value
     new = [p for p in runs_root.iterdir() if p.name not in before and p.name.endswith("from-the-form")]
     assert len(new) == 1
-    assert rundir.wait_for(lambda: rundir.read_status(new[0])["state"] not in ("queued", "running"), 120, 0.5)
-    assert rundir.read_status(new[0])["state"] == "finished", rundir.log_tail(new[0])
-    assert rundir.read_json(new[0] / rundir.CONFIG)["pseudo_label"] == str(teacher.resolve())
-    assert "pseudo-labels: 62 of 62 test images" in (new[0] / rundir.LOG).read_text()
+    assert launcher.wait_for(lambda: RunDir(new[0]).read_status().state not in ("queued", "running"), 120, 0.5)
+    assert RunDir(new[0]).read_status().state == "finished", RunDir(new[0]).log_tail()
+    assert RunDir(new[0]).read_config().pseudo_label == str(teacher.resolve())
+    assert "pseudo-labels: 62 of 62 test images" in (new[0] / "train.log").read_text()
 
 
 def test_train_page_reports_a_bad_option(app_env):
@@ -152,7 +154,7 @@ def test_submit_page_scores_the_choice_on_validation(app_env):
     [chosen] = app.multiselect[0].value  # the newest finished run (other tests add runs)
     by_label(app.button, "Score this choice on the validation split").click().run()
     assert not app.exception and not app.error
-    best = rundir.read_status(chosen.path)["best_val_acc"]
+    best = RunDir(chosen.path).read_status().best_val_acc
     assert {m.label: m.value for m in app.metric} == {"Validation accuracy": f"{best:.4f}"}
 
 

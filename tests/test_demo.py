@@ -173,14 +173,14 @@ def test_other_fonts_on_the_machine_make_another_synthetic_set(monkeypatch, tmp_
 def test_pretrained_weights_are_kept_apart_by_precision_and_layout(monkeypatch, tmp_path):
     """bf16 and float32, NCHW and NHWC pre-training give slightly different weights: each its own entry."""
     from dataclasses import replace
-    from julia_core.predict import inference
+    from julia_core.training import device
     monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
     monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
     cpu = torch.device("cpu")
     config = make_config("fast", data=str(tmp_path), pretrain=2, pretrain_epochs=1)
     paths = {}
     for native in (True, False):
-        monkeypatch.setattr(inference, "bf16_native", lambda device: native)
+        monkeypatch.setattr(device, "bf16_native", lambda device: native)
         paths[native] = pretrain.weights_path(config, cpu)
     assert paths[True] != paths[False]
     assert pretrain.weights_path(replace(config, amp=False), cpu) == paths[False], "--no-amp: float32 anywhere"
@@ -192,7 +192,7 @@ def test_few_font_families_are_pointed_out(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
     monkeypatch.setattr(demo, "generate_demo", lambda root, *args, **kwargs: None)
     monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
-    with caplog.at_level("INFO", logger="julia_core.train"):
+    with caplog.at_level("INFO", logger="julia_core.trainer"):
         pretrain.synthetic_set(2, 0)
     assert "only 1 font families on this machine: scripts/install_fonts.sh" in caplog.text
     assert "drew 124 synthetic characters in 1 font families" in caplog.text
@@ -209,6 +209,7 @@ def standardize(images: np.ndarray) -> torch.Tensor:
     return (x - x.mean((2, 3), keepdim=True)) / (x.std((2, 3), keepdim=True) + 1.0)
 
 
+@pytest.mark.slow
 def test_a_short_training_run_beats_chance_by_far(default_demo):
     """A small CNN, 5 epochs on the CPU: far above the 1/62 of guessing."""
     torch.manual_seed(0)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-from julia_core.runs import launcher as runs
+from julia_core.runs import launcher
+from julia_core.runs.store import Status
 from julia_core.views.curves import ScalarStream, comparison_table, curve_frame, default_selection, smooth
 from julia_core.views.ui import format_seconds, progress_text
 
@@ -51,6 +52,21 @@ def test_smoothing_matches_tensorboard():
     assert smoothed[1] == pytest.approx(0.25 / 0.75)  # (0.5 * 1 * 0.5 + 0.5 * 0) / (1 - 0.5 ** 2)
 
 
+def tensorboard_smoothing(values, weight):
+    """TensorBoard's own loop (its scalar dashboard's resmoothDataset), written out."""
+    out, last = [], 0.0
+    for count, value in enumerate(values, start=1):
+        last = last * weight + (1 - weight) * value
+        out.append(last / (1 - weight ** count))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("weight", [0.3, 0.6, 0.9, 0.99])
+def test_pandas_ewm_smoothing_is_tensorboards(weight):
+    values = np.random.default_rng(0).normal(size=2000).cumsum()
+    assert np.allclose(smooth(values, weight), tensorboard_smoothing(values, weight), rtol=1e-9, atol=1e-9)
+
+
 def test_curve_frame_epoch_and_step_axes():
     scalars = {"run-a": {"train/loss": (np.array([1, 2]), np.array([2.0, 1.0])),
                          "val/loss": (np.array([1, 2]), np.array([2.5, 1.5])),
@@ -66,7 +82,7 @@ def test_curve_frame_epoch_and_step_axes():
 
 def test_comparison_and_default_selection(demo_run):
     runs_root, run_dir = demo_run
-    run_list = runs.list_runs(runs_root)
+    run_list = launcher.list_runs(runs_root)
     table = comparison_table(run_list)
     assert {"run", "state", "best val acc", "model", "lr", "image_size"} <= set(table.columns)
     assert run_dir.name in set(table["run"])
@@ -75,12 +91,12 @@ def test_comparison_and_default_selection(demo_run):
 
 
 def test_progress_text():
-    fraction, text = progress_text({"state": "running", "epoch": 3, "epochs": 15, "step": 30, "total_steps": 150,
-                                    "eta_seconds": 125, "images_per_second": 1234.5})
+    fraction, text = progress_text(Status(state="running", epoch=3, epochs=15, step=30, total_steps=150,
+                                          eta_seconds=125, images_per_second=1234.5))
     assert fraction == pytest.approx(0.2) and text == "epoch 3/15 · 2 min left · 1,234 img/s"
-    assert progress_text({"state": "queued", "epochs": 5}) == (0.0, "queued")
+    assert progress_text(Status(state="queued", epochs=5)) == (0.0, "queued")
     phase = "pre-training on synthetic characters: epoch 2/8, synthetic val acc 0.700"
-    assert progress_text({"state": "running", "epochs": 5, "phase": phase}) == (0.0, phase)
+    assert progress_text(Status(state="running", epochs=5, phase=phase)) == (0.0, phase)
     assert format_seconds(45) == "45 s" and format_seconds(7200) == "2.0 h"
 
 
@@ -93,7 +109,7 @@ def test_long_series_are_downsampled_for_the_chart():
 
 
 def test_curve_figure_one_line_per_run_and_series():
-    from julia_core.views.curves import curve_figure
+    from julia_core.views.figures import curve_figure
     scalars = {name: {"train/loss": (np.array([1, 2]), np.array([2.0, 1.0])),
                       "val/loss": (np.array([1, 2]), np.array([2.5, 1.5]))} for name in ("a", "b")}
     figure = curve_figure(curve_frame(scalars, "loss", "epoch", 0.0, {}), "loss", "epoch")

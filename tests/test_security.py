@@ -5,8 +5,8 @@ import tomllib
 
 from conftest import REPO_ROOT
 
-from julia_core.runs import launcher as runs
-from julia_core.runs import trainer as train
+from julia_core.runs import launcher
+from julia_core.runs import trainer
 from julia_core.training.config import make_config
 
 
@@ -34,10 +34,10 @@ def test_no_home_path_in_run_artefacts(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_CACHE", str(home / ".cache" / "julia_core"))  # the synthetic set's log line
     config = make_config("fast", data=str(data), image_size=20, batch_size=32, epochs=1, pretrain=2,
                          pretrain_epochs=1)
-    run_dir = runs.prepare_run(config, tmp_path / "runs")
-    assert train.run(run_dir, show_progress=False, console=False) == 0
+    run_dir = launcher.prepare_run(config, tmp_path / "runs")
+    assert trainer.run(run_dir, show_progress=False, console=False) == 0
     assert '"data": "~/kaggle/julia"' in (run_dir / "config.json").read_text()
-    for path in run_dir.rglob("*"):
+    for path in run_dir.path.rglob("*"):
         if path.is_file() and path.suffix != ".pt":
             assert str(home).encode() not in path.read_bytes(), path.name
-    assert runs.read_run(run_dir).state == "finished"  # and it still reads back
+    assert launcher.read_run(run_dir).state == "finished"  # and it still reads back

@@ -10,28 +10,30 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_cli as cli
+from conftest import run_cli_process
 
-from julia_core.runs import store as rundir
-from julia_core.runs import launcher as runs
+from julia_core.runs import store
+from julia_core.runs.store import RunDir
+from julia_core.runs import launcher
 from julia_core.training.config import ConfigError, make_config
 from julia_core.runs.events import read_scalars
 from julia_core.data.classes import CLASSES
-from julia_core.predict.submission import score, validate_submission
+from julia_core.predict.submission import accuracy_against, validate_submission
 
 QUICK = dict(model="charnet", image_size=20, batch_size=32, eval_batch_size=256, epochs=1, augment=0.5)
 
 
 def wait_state(run_dir, states, timeout=120):
-    assert rundir.wait_for(lambda: runs.refresh(run_dir).get("state") in states, timeout, 0.2), \
-        f"{run_dir.name} stayed {runs.refresh(run_dir).get('state')}: {rundir.log_tail(run_dir)}"
-    return runs.refresh(run_dir)
+    assert launcher.wait_for(lambda: launcher.read_run(run_dir).status.state in states, timeout, 0.2), \
+        f"{run_dir.name} stayed {launcher.read_run(run_dir).status.state}: {RunDir(run_dir).log_tail()}"
+    return launcher.read_run(run_dir).status
 
 
 @pytest.fixture(scope="module")
 def finished_run(small_demo, tmp_path_factory):
-    """One epoch through the CLI, in the foreground, as a user runs it."""
+    """One epoch through the CLI, in the foreground, as a user runs it: its own process."""
     runs_root = tmp_path_factory.mktemp("runs")
-    result = cli("train", "--data", small_demo, "--runs", runs_root, "--preset", "fast", "--model", "charnet",
+    result = run_cli_process("train", "--data", small_demo, "--runs", runs_root, "--preset", "fast", "--model", "charnet",
                  "--image-size", 20, "--batch-size", 32, "--epochs", 1, "--name", "one-epoch", "--no-progress")
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = runs_root / result.stdout.strip().splitlines()[-1].rsplit("/", 1)[-1]
@@ -40,10 +42,12 @@ def finished_run(small_demo, tmp_path_factory):
 
 
 def test_one_epoch_run_writes_the_whole_contract(finished_run, small_demo):
-    status = rundir.read_status(finished_run)
-    assert status["state"] == "finished" and status["epoch"] == 1 and status["epochs"] == 1
-    assert status["device"].startswith("CPU") and status["error"] is None
-    assert 0 <= status["best_val_acc"] <= 1 and status["ended"]
+    status = RunDir(finished_run).read_status()
+    assert status.state == "finished" and status.epoch == 1 and status.epochs == 1
+    assert status.device.startswith("CPU") and status.error is None
+    with np.load(finished_run / "val_predictions.npz") as stored:  # the best epoch's own predictions
+        right = int((stored["probs"].argmax(1) == stored["labels"]).sum())
+    assert status.best_val_acc == pytest.approx(right / 62) and status.best_epoch == 1 and status.ended
     config = json.loads((finished_run / "config.json").read_text())
     assert config["model"] == "charnet" and config["preset"] == "fast" and config["data"] == str(small_demo.resolve())
     assert finished_run.name.endswith("-one-epoch") and finished_run.name[:8].isdigit()
@@ -56,7 +60,8 @@ def test_scalars_read_back_with_event_accumulator(finished_run):
     for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "lr", "throughput/images_per_second",
                 "time/epoch_seconds", "train/loss_step", "hparams/best_val_acc"):
         assert tag in scalars, tag
-    assert scalars["val/acc"][0][0] == 1 and 0 <= scalars["val/acc"][0][1] <= 1
+    assert scalars["val/acc"][0][0] == 1
+    assert scalars["val/acc"][0][1] == pytest.approx(RunDir(finished_run).read_status().val_acc)
 
 
 def test_checkpoints_load_with_weights_only(finished_run):
@@ -93,7 +98,10 @@ def test_predict_one_run_and_an_ensemble_with_tta(finished_run, small_demo, tmp_
     from julia_core.data.dataset import KaggleDataset
     dataset = KaggleDataset(small_demo)
     rows = validate_submission(ensemble, dataset.test_ids)
-    assert 0 <= score(rows, dataset.answer_key()) <= 1
+    answers = dataset.answer_key()
+    right = sum(rows[image_id] == answer for image_id, answer in answers.items())
+    assert accuracy_against(rows, answers) == right / 62
+    assert accuracy_against({1: "a", 2: "b"}, {1: "a", 2: "c", 3: "d"}) == pytest.approx(1 / 3)  # a missing row is wrong
 
 
 def test_predict_unknown_run_is_one_line(small_demo, tmp_path):
@@ -119,11 +127,12 @@ def test_cpu_autocast_is_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16):
     """--amp on a CPU computes in bf16 when the CPU does it in hardware, else stays float32
     (emulated bf16 would be slower); --no-amp is always float32."""
     from julia_core.predict import inference
-    monkeypatch.setattr(inference, "_cpu_has_bf16", lambda: has_bf16)
+    from julia_core.training import device
+    monkeypatch.setattr(device, "_cpu_has_bf16", lambda: has_bf16)
     layer, x, cpu = torch.nn.Linear(4, 2), torch.ones(3, 4), torch.device("cpu")
-    with inference.autocast(cpu, True):
+    with device.autocast(cpu, True):
         assert layer(x).dtype == (torch.bfloat16 if has_bf16 else torch.float32)
-    with inference.autocast(cpu, False):
+    with device.autocast(cpu, False):
         assert layer(x).dtype == torch.float32
     probs = inference.predict_probabilities(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 62)),
                                             torch.zeros(5, 4, 4, dtype=torch.uint8), "unit", amp=True)
@@ -211,84 +220,105 @@ def test_cuda_asked_for_on_a_cpu_machine(small_demo, tmp_path):
 
 
 def test_two_launches_in_one_second_get_two_directories(tmp_path):
-    first, second = rundir.create_run_dir(tmp_path, "same"), rundir.create_run_dir(tmp_path, "same")
-    assert first != second and first.is_dir() and second.is_dir()
+    config, status = make_config("fast"), store.new_status("queued", 1)
+    first, second = (RunDir.create(tmp_path, "same", config, status) for _ in range(2))
+    assert first != second and first.path.is_dir() and second.path.is_dir()
+    assert {first.name, second.name} == {first.name, first.name + "-2"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
 
 
+@pytest.mark.slow
 def test_stop_then_resume_continues_from_last_pt(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_MAX_RUNS", "1")
-    config = make_config("fast", data=str(small_demo), name="stoppable", **{**QUICK, "epochs": 40})
-    run_dir = runs.launch(config, tmp_path)
-    assert rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 2, 120, 0.2), \
-        rundir.log_tail(run_dir)
-    runs.stop(run_dir)
+    config = make_config("fast", data=str(small_demo), name="stoppable", **{**QUICK, "epochs": 15})
+    run_dir = launcher.launch(config, tmp_path)
+    assert launcher.wait_for(lambda: (RunDir(run_dir).read_status().epoch or 0) >= 2, 120, 0.2), \
+        RunDir(run_dir).log_tail()
+    launcher.stop(run_dir)
     status = wait_state(run_dir, ("stopped",))
-    stopped_at = torch.load(run_dir / rundir.LAST, weights_only=True)
-    assert stopped_at["step"] >= 2 * 3 and status["epoch"] < 40
-    runs.resume(run_dir)
+    stopped_at = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    assert stopped_at["step"] >= 2 * 3 and status.epoch < 15
+    launcher.resume(run_dir)
     status = wait_state(run_dir, ("finished",), timeout=240)
-    final = torch.load(run_dir / rundir.LAST, weights_only=True)
-    assert status["epoch"] == 40 and final["epoch"] == 40 and final["step"] == 40 * 3
-    log = (run_dir / rundir.LOG).read_text()
-    assert "stopped at epoch" in log or "stopped:" in log
+    final = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    assert status.epoch == 15 and final["epoch"] == 15 and final["step"] == 15 * 3
+    log = (run_dir / "train.log").read_text()
+    assert re.search(r"stopped at epoch \d+, batch \d+ of 3; last.pt saved|stopped: ", log)
     assert f"resumed from checkpoints/last.pt: epoch {stopped_at['epoch']}" in log
     steps = [step for step, _ in read_scalars(run_dir)["train/loss_step"]]
     assert steps == sorted(set(steps))  # no step logged twice across the resume
 
 
+@pytest.mark.slow
 def test_kill_9_is_noticed_and_resume_recovers(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_MAX_RUNS", "1")
-    config = make_config("fast", data=str(small_demo), name="killed", **{**QUICK, "epochs": 40, "ema": 0.9})
-    run_dir = runs.launch(config, tmp_path)
-    assert rundir.wait_for(lambda: (rundir.read_status(run_dir).get("epoch") or 0) >= 2, 120, 0.2)
-    os.killpg(rundir.read_status(run_dir)["pgid"], signal.SIGKILL)
+    config = make_config("fast", data=str(small_demo), name="killed", **{**QUICK, "epochs": 15, "ema": 0.9})
+    run_dir = launcher.launch(config, tmp_path)
+    assert launcher.wait_for(lambda: (RunDir(run_dir).read_status().epoch or 0) >= 2, 120, 0.2)
+    os.killpg(RunDir(run_dir).read_status().pgid, signal.SIGKILL)
     status = wait_state(run_dir, ("failed",), timeout=30)
-    assert status["error"] == "process exited unexpectedly" and "epoch 2/40" in status["log_tail"]
-    assert torch.load(run_dir / rundir.LAST, weights_only=True)["epoch"] >= 2  # intact
-    runs.resume(run_dir)
-    assert wait_state(run_dir, ("finished",), timeout=240)["epoch"] == 40
-    final = torch.load(run_dir / rundir.LAST, weights_only=True)
-    assert final["averaged_steps"] == final["step"] == 40 * 3  # the weight average survived the resume
+    assert status.error == "process exited unexpectedly" and "epoch 2/15" in status.log_tail
+    assert torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["epoch"] >= 2  # intact
+    launcher.resume(run_dir)
+    assert wait_state(run_dir, ("finished",), timeout=240).epoch == 15
+    final = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    assert final["averaged_steps"] == final["step"] == 15 * 3  # the weight average survived the resume
 
 
 def test_dead_process_with_running_status_is_marked_failed(tmp_path):
-    run_dir = rundir.create_run_dir(tmp_path, "ghost")
-    rundir.write_json(run_dir / rundir.CONFIG, make_config("fast").to_dict())
     dead = subprocess.Popen(["true"])
     dead.wait()
-    status = rundir.new_status("running", 5)
-    status.update(pid=dead.pid, pgid=dead.pid)
-    rundir.write_json(run_dir / rundir.STATUS, status)
-    (run_dir / rundir.LOG).write_text("line one\nepoch 1/5 ...\n")
-    [run] = runs.list_runs(tmp_path)
-    assert run.state == "failed" and run.status["error"] == "process exited unexpectedly"
-    assert "epoch 1/5" in run.status["log_tail"]
+    status = store.new_status("running", 5, pid=dead.pid, pgid=dead.pid)
+    run_dir = RunDir.create(tmp_path, "ghost", make_config("fast"), status)
+    (run_dir / "train.log").write_text("line one\nepoch 1/5 ...\n")
+    [run] = launcher.list_runs(tmp_path)
+    assert run.state == "failed" and run.status.error == "process exited unexpectedly"
+    assert "epoch 1/5" in run.status.log_tail
 
 
+@pytest.mark.slow
 def test_queue_starts_the_next_run_when_one_ends(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_MAX_RUNS", "1")
-    first = runs.launch(make_config("fast", data=str(small_demo), name="first", **{**QUICK, "epochs": 3}), tmp_path)
-    second = runs.launch(make_config("fast", data=str(small_demo), name="second", **QUICK), tmp_path)
-    assert rundir.read_status(second)["state"] == "queued"
+    first = launcher.launch(make_config("fast", data=str(small_demo), name="first", **{**QUICK, "epochs": 3}), tmp_path)
+    second = launcher.launch(make_config("fast", data=str(small_demo), name="second", **QUICK), tmp_path)
+    assert RunDir(second).read_status().state == "queued"
     wait_state(first, ("finished",))
-    assert wait_state(second, ("finished",))["epoch"] == 1
+    assert wait_state(second, ("finished",)).epoch == 1
+
+
+@pytest.mark.slow
+def test_a_killed_trainer_never_stalls_the_queue(small_demo, tmp_path, monkeypatch):
+    """kill -9 runs none of the trainer's own code: the next listing marks it failed and starts the
+    queued run."""
+    monkeypatch.setenv("JULIA_MAX_RUNS", "1")
+    first = launcher.launch(make_config("fast", data=str(small_demo), name="first", **{**QUICK, "epochs": 200}), tmp_path)
+    second = launcher.launch(make_config("fast", data=str(small_demo), name="second", **QUICK), tmp_path)
+    assert launcher.wait_for(lambda: (first.read_status().epoch or 0) >= 1, 120, 0.2), first.log_tail()
+    os.killpg(first.read_status().pgid, signal.SIGKILL)
+    launcher.wait_for(lambda: not launcher.trainer_alive(first.read_status()), 10, 0.05)
+    assert second.read_status().state == "queued"
+    runs = {run.name: run for run in launcher.list_runs(tmp_path)}  # the next listing
+    assert runs[first.name].state == "failed" and runs[first.name].status.error == "process exited unexpectedly"
+    assert launcher.wait_for(lambda: second.read_status().state in ("running", "finished"), 10, 0.1)
+    assert wait_state(second, ("finished",)).epoch == 1
 
 
 def test_stop_cancels_a_queued_run(small_demo, tmp_path):
-    run_dir = runs.prepare_run(make_config("fast", data=str(small_demo), **QUICK), tmp_path)
-    assert "cancelled" in runs.stop(run_dir)
-    assert rundir.read_status(run_dir)["state"] == "stopped"
+    run_dir = launcher.prepare_run(make_config("fast", data=str(small_demo), **QUICK), tmp_path)
+    assert "cancelled" in launcher.stop(run_dir)
+    assert RunDir(run_dir).read_status().state == "stopped"
 
 
+@pytest.mark.slow
 def test_ddp_on_gloo_with_two_processes(small_demo, tmp_path):
-    result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
+    result = run_cli_process("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
                  "--image-size", 20, "--batch-size", 32, "--epochs", 2, "--gpus", 2, "--device", "cpu",
                  "--name", "ddp", "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / result.stdout.strip().splitlines()[-1].rsplit("/", 1)[-1]
-    status = rundir.read_status(run_dir)
-    assert status["state"] == "finished" and status["epoch"] == 2
-    assert "world 2" in (run_dir / rundir.LOG).read_text()
+    status = RunDir(run_dir).read_status()
+    assert status.state == "finished" and status.epoch == 2
+    assert "world 2" in (run_dir / "train.log").read_text()
     assert (run_dir / "submission.csv").exists()
 
 
@@ -298,11 +328,12 @@ def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
             return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
     path = tmp_path / "evil.pt"
     torch.save({"model": Payload()}, path)
-    with pytest.raises(rundir.RunError, match="evil.pt: refused"):
-        rundir.load_checkpoint(path)
+    with pytest.raises(store.RunError, match="evil.pt: refused"):
+        store.load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_fine_tune_from_a_finished_run_with_mixup_and_cutmix(finished_run, small_demo, tmp_path):
     result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
                  "--image-size", 20, "--batch-size", 32, "--epochs", 1, "--mixup", 0.2, "--cutmix", 1.0,
@@ -310,10 +341,10 @@ def test_fine_tune_from_a_finished_run_with_mixup_and_cutmix(finished_run, small
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = next(tmp_path.glob("*-tuned"))
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["init"] == str((finished_run / rundir.BEST).resolve())
+    assert config["init"] == str((finished_run / "checkpoints/best.pt").resolve())
     assert config["mixup"] == 0.2 and config["cutmix"] == 1.0
     assert "started from the weights in" in (run_dir / "train.log").read_text()
-    assert rundir.read_status(run_dir)["state"] == "finished"
+    assert RunDir(run_dir).read_status().state == "finished"
 
 
 @pytest.mark.parametrize("args,message", [
@@ -333,12 +364,12 @@ def test_init_from_a_missing_file_is_refused(small_demo, tmp_path):
 
 
 def test_weight_sources_are_runs_with_a_best_checkpoint(finished_run):
-    sources = runs.weight_sources(runs.list_runs(finished_run.parent))
+    sources = store.weight_sources(launcher.list_runs(finished_run.parent))
     assert [run.path for run in sources] == [finished_run]
 
 
 def test_score_matches_the_runs_own_validation_accuracy(finished_run):
-    best = rundir.read_status(finished_run)["best_val_acc"]
+    best = RunDir(finished_run).read_status().best_val_acc
     result = cli("score", "--run", finished_run)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"val accuracy {best:.4f} (") and "from 1 run(s)" in result.stdout
@@ -356,6 +387,7 @@ def test_score_refuses_runs_on_different_splits(finished_run, tmp_path):
     assert result.returncode == 2 and "other-seed: validates on another split" in result.stderr
 
 
+@pytest.mark.slow
 def test_pretrain_on_synthetic_characters_then_reuse_the_cached_weights(small_demo, tmp_path):
     args = ("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--image-size", 20,
             "--batch-size", 32, "--epochs", 1, "--pretrain", 2, "--pretrain-epochs", 1, "--no-progress")
@@ -363,8 +395,8 @@ def test_pretrain_on_synthetic_characters_then_reuse_the_cached_weights(small_de
     assert first.returncode == 0, first.stderr[-2000:]
     log = (next(tmp_path.glob("*-first")) / "train.log").read_text()
     assert "pre-training charnet on " in log and "pre-training epoch 1/1" in log
-    status = rundir.read_status(next(tmp_path.glob("*-first")))
-    assert status["state"] == "finished" and status.get("phase") is None
+    status = RunDir(next(tmp_path.glob("*-first"))).read_status()
+    assert status.state == "finished" and status.phase is None
     # pseudo-labels do not shape the pre-training: the second run still takes the cached weights
     second = cli(*args, "--name", "second", "--pseudo-label", next(tmp_path.glob("*-first")))
     assert second.returncode == 0, second.stderr[-2000:]
@@ -377,6 +409,7 @@ def test_pretrain_and_init_together_are_refused(small_demo, finished_run, tmp_pa
     assert result.returncode == 2 and "pretrain and init both set" in result.stderr
 
 
+@pytest.mark.slow
 def test_pseudo_labels_from_a_teacher_run_join_the_training_set(finished_run, small_demo, tmp_path):
     args = ("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--model", "charnet",
             "--image-size", 20, "--batch-size", 32, "--epochs", 1, "--no-progress")
@@ -386,7 +419,7 @@ def test_pseudo_labels_from_a_teacher_run_join_the_training_set(finished_run, sm
     assert json.loads((run_dir / "config.json").read_text())["pseudo_label"] == str(finished_run.resolve())
     log = (run_dir / "train.log").read_text()
     assert "pseudo-labels: 62 of 62 test images" in log  # the small demo set: one test image per class
-    fit = 62 * 3 - len(np.load(finished_run / rundir.VAL_PREDICTIONS)["ids"])
+    fit = 62 * 3 - len(np.load(finished_run / "val_predictions.npz")["ids"])
     assert f"{fit + 62} train / " in log
     # none reach a probability of 1, so none join; a teacher named by a part of its folder name
     result = cli(*args, "--pseudo-label", "one-epoch", "--runs", finished_run.parent, "--pseudo-threshold", 1.0)
@@ -410,22 +443,24 @@ def test_pseudo_label_teachers_must_share_the_split(finished_run, small_demo, tm
     assert result.returncode == 2 and "no run matches 'no-such-run'" in result.stderr
 
 
+@pytest.mark.slow
 def test_weight_average_is_what_the_run_evaluates_and_saves(small_demo, tmp_path):
     result = cli("train", "--data", small_demo, "--runs", tmp_path, "--preset", "fast", "--image-size", 20,
                  "--batch-size", 32, "--epochs", 2, "--ema", 0.5, "--name", "averaged", "--no-progress")
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = next(tmp_path.glob("*-averaged"))
-    best = torch.load(run_dir / rundir.BEST, weights_only=True)
+    best = torch.load(run_dir / "checkpoints/best.pt", weights_only=True)
     assert best["averaged_steps"] == best["step"] > 0
     trained, averaged = best["train_model"], best["model"]
     assert trained.keys() == averaged.keys()
     assert any(not torch.equal(trained[key], averaged[key]) for key in trained)
     score = cli("score", "--run", run_dir)  # predict and score take the averaged weights
-    assert f"val accuracy {rundir.read_status(run_dir)['best_val_acc']:.4f}" in score.stdout, score.stderr
+    assert f"val accuracy {RunDir(run_dir).read_status().best_val_acc:.4f}" in score.stdout, score.stderr
     result = cli("train", "--data", small_demo, "--runs", tmp_path, "--epochs", 1, "--ema", 1.0)
     assert result.returncode == 2 and "ema must be in [0, 1)" in result.stderr
 
 
+@pytest.mark.slow
 def test_split_seed_keeps_the_split_while_the_seed_changes(finished_run, small_demo, tmp_path):
     from julia_core.predict.ensemble import split_key
     from julia_core.data.split import run_split
@@ -447,18 +482,18 @@ def test_split_seed_keeps_the_split_while_the_seed_changes(finished_run, small_d
 
 def test_a_run_that_failed_before_its_first_save_starts_again_on_resume(finished_run, small_demo, tmp_path):
     import shutil
-    from julia_core.runs import trainer as train
+    from julia_core.runs import trainer
     teacher = shutil.copytree(finished_run, tmp_path / "teacher")
     config = make_config("fast", data=str(small_demo), pseudo_label=str(teacher), name="student", **QUICK)
-    run_dir = runs.prepare_run(config, tmp_path / "runs")
+    run_dir = launcher.prepare_run(config, tmp_path / "runs")
     teacher.rename(tmp_path / "moved")  # the teacher vanished after the launch
-    assert train.run(run_dir, show_progress=False, console=False) == 1
-    status = rundir.read_status(run_dir)
-    assert status["state"] == "failed" and "teacher: not a run directory" in status["error"]
-    assert not (run_dir / rundir.LAST).exists()
+    assert trainer.run(run_dir, show_progress=False, console=False) == 1
+    status = RunDir(run_dir).read_status()
+    assert status.state == "failed" and "teacher: not a run directory" in status.error
+    assert not (run_dir / "checkpoints/last.pt").exists()
     (tmp_path / "moved").rename(teacher)
-    runs.resume(run_dir)  # nothing to continue from: it starts again
-    assert rundir.read_status(run_dir)["resume"] is False
-    assert wait_state(run_dir, ("finished",))["epoch"] == 1
+    launcher.resume(run_dir)  # nothing to continue from: it starts again
+    assert RunDir(run_dir).read_status().resume is False
+    assert wait_state(run_dir, ("finished",)).epoch == 1
     steps = [step for step, _ in read_scalars(run_dir)["train/loss_step"]]
     assert steps == sorted(set(steps))

@@ -4,6 +4,7 @@ import io
 from pathlib import Path
 
 from julia_core.errors import DataError
+from julia_core.files import write_atomic
 from julia_core.data.classes import is_class
 
 HEADER = ("ID", "Class")
@@ -68,6 +69,8 @@ def _check_header(path: Path, row: list[str]) -> None:
 
 
 def write_labels(path: Path, labels: dict[int, str]) -> None:
-    """Write `ID,Class` rows, CRLF-terminated like Kaggle's own files."""
+    """Write `ID,Class` rows, CRLF-terminated like Kaggle's own files; atomically, so a reader
+    (or a full disk) never leaves half a submission."""
     lines = [",".join(HEADER)] + [f"{image_id},{name}" for image_id, name in labels.items()]
-    Path(path).write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    data = ("\r\n".join(lines) + "\r\n").encode("utf-8")
+    write_atomic(Path(path), lambda file: file.write(data))

@@ -55,3 +55,16 @@ def run_split(labels, config) -> tuple[np.ndarray, np.ndarray]:
     if config.folds:
         return fold_split(labels, config.folds, config.fold, split_seed(config))
     return stratified_split(labels, config.val_fraction, split_seed(config))
+
+
+def split_key(config) -> tuple:
+    """What decides a config's validation images: runs with equal keys validate on the same ones."""
+    seed = split_seed(config)
+    return (config.folds, config.fold, seed) if config.folds else (config.val_fraction, seed)
+
+
+def same_split(a, b) -> bool:
+    """One split: the same validation images, or folds of the same k-fold assignment."""
+    if a.folds and b.folds:
+        return (a.folds, split_seed(a)) == (b.folds, split_seed(b))
+    return split_key(a) == split_key(b)

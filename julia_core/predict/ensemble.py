@@ -4,20 +4,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from julia_core.runs import store as rundir
-from julia_core.training.config import TrainConfig
 from julia_core.data.dataset import KaggleDataset
+from julia_core.data.split import run_split, same_split, split_key
 from julia_core.errors import DataError
 from julia_core.predict.inference import predict_probabilities
-from julia_core.training.models import build_model
 from julia_core.predict.submission import validate_submission, write_submission
+from julia_core.runs.store import BEST, RunDir
+from julia_core.training.config import TrainConfig
+from julia_core.training.device import select_device
+from julia_core.training.models import build_model
 
 
-def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best") -> tuple[torch.nn.Module, TrainConfig]:
-    run_dir = Path(run_dir)
-    config = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
-    path = run_dir / (rundir.BEST if checkpoint == "best" else rundir.LAST)
-    state = rundir.load_checkpoint(path, map_location=device)
+def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = BEST) -> tuple[torch.nn.Module, TrainConfig]:
+    """A run's model with its best (or last) weights, in eval mode, and its config. A damaged
+    config or checkpoint is one line naming the file."""
+    run_dir = RunDir(run_dir)
+    config = run_dir.read_config()
+    state = run_dir.load_checkpoint(checkpoint, map_location=device)
     # predict in the layout the run trained in: faster where it chose it
     model = build_model(config.model, 1 if config.mode == "L" else 3, config.channels_last).to(device)
     model.load_state_dict(state["model"])
@@ -27,7 +30,6 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = "best"
 def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device: str = "auto",
                  checkpoint: str = "best", progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(test IDs, mean class probabilities (N, 62)) over the runs, each with its own preprocessing."""
-    from julia_core.runs.trainer import select_device
     if not run_dirs:
         raise DataError("predict needs at least one run")
     dataset = KaggleDataset(data_dir)
@@ -48,20 +50,12 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
     return ids, total / len(run_dirs)
 
 
-def split_key(config: TrainConfig) -> tuple:
-    from julia_core.data.split import split_seed
-    seed = split_seed(config)
-    return (config.folds, config.fold, seed) if config.folds else (config.val_fraction, seed)
-
-
 def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
                 checkpoint: str = "best") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(val IDs, true labels, mean class probabilities) of runs that validate on the same split:
     how an ensemble, or test-time augmentation, would have scored, without touching the test set.
     Runs on different folds of one k-fold split each predict their own fold (an ensemble where a
     fold has several), pooled: the cross-validated figure over every fold they cover."""
-    from julia_core.data.split import run_split
-    from julia_core.runs.trainer import select_device
     if not run_dirs:
         raise DataError("scoring needs at least one run")
     target = select_device(device)
@@ -72,7 +66,7 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
         if first is None:
             first = (Path(run_dir).name, config)
             dataset = KaggleDataset(Path(data_dir or config.data).expanduser())
-        elif not _same_split(config, first[1]):
+        elif not same_split(config, first[1]):
             raise DataError(f"{Path(run_dir).name}: validates on another split than {first[0]} "
                             "(seed, validation fraction or folds differ); an ensemble score needs one split")
         train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
@@ -84,14 +78,6 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
     parts = [folds[key] for key in sorted(folds)]
     return (np.concatenate([ids for ids, _, _, _ in parts]), np.concatenate([labels for _, labels, _, _ in parts]),
             np.concatenate([total / count for _, _, total, count in parts]))
-
-
-def _same_split(a: TrainConfig, b: TrainConfig) -> bool:
-    """One split: the same validation images, or folds of the same k-fold assignment."""
-    from julia_core.data.split import split_seed
-    if a.folds and b.folds:
-        return (a.folds, split_seed(a)) == (b.folds, split_seed(b))
-    return split_key(a) == split_key(b)
 
 
 def score_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",

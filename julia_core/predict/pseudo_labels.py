@@ -8,8 +8,14 @@ student's validation score.
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from julia_core.data.split import split_key
 from julia_core.errors import JuliaError
+from julia_core.predict.ensemble import predict_test
+from julia_core.runs.store import BEST, RunDamaged, RunDir
+from julia_core.training.config import TrainConfig
+from julia_core.training.data import Data
 
 
 class PseudoLabelError(JuliaError):
@@ -21,24 +27,25 @@ def teacher_refs(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def check_teachers(refs: list, config) -> list[Path]:
-    """Each teacher is a run with a best checkpoint on the same split as `config`; returns their
-    directories."""
-    from julia_core.runs import store as rundir
-    from julia_core.training.config import TrainConfig
-    from julia_core.predict.ensemble import split_key
+def check_teachers(refs: list, config: TrainConfig) -> list[Path]:
+    """Each teacher is an intact run with a best checkpoint on the same split as `config`;
+    returns their directories."""
     teachers = []
     for ref in refs:
-        path = Path(ref).expanduser()
-        if not (path / rundir.CONFIG).is_file():
-            raise PseudoLabelError(f"{path}: not a run directory (no {rundir.CONFIG}); pseudo-label names teacher runs")
-        if not (path / rundir.BEST).is_file():
-            raise PseudoLabelError(f"{path}: has no best checkpoint yet; a teacher must have trained an epoch")
-        teacher = TrainConfig.from_dict(rundir.read_json(path / rundir.CONFIG))
+        run_dir = RunDir(Path(ref).expanduser())
+        if not run_dir.config_file.is_file():
+            raise PseudoLabelError(f"{run_dir.path}: not a run directory (no {RunDir.CONFIG}); "
+                                   "pseudo-label names teacher runs")
+        if not run_dir.has_checkpoint(BEST):
+            raise PseudoLabelError(f"{run_dir.path}: has no best checkpoint yet; a teacher must have trained an epoch")
+        try:
+            teacher = run_dir.read_config()
+        except RunDamaged as err:
+            raise PseudoLabelError(f"teacher {err}") from None
         if split_key(teacher) != split_key(config):
-            raise PseudoLabelError(f"{path.name}: validates on another split (seed, validation fraction or fold "
+            raise PseudoLabelError(f"{run_dir.name}: validates on another split (seed, validation fraction or fold "
                                    "differ); its labels would carry this run's validation images")
-        teachers.append(path)
+        teachers.append(run_dir.path)
     if not teachers:
         raise PseudoLabelError("pseudo-label names no teacher run")
     return teachers
@@ -47,7 +54,18 @@ def check_teachers(refs: list, config) -> list[Path]:
 def pseudo_labels(teachers: list[Path], data_dir: Path, threshold: float, device: str = "auto"):
     """(test IDs, labels) of the test images whose mean teacher probability for their top class
     reaches `threshold`."""
-    from julia_core.predict.ensemble import predict_test
     ids, probs = predict_test(teachers, data_dir, device=device)
     keep = probs.max(1) >= threshold
     return ids[keep], probs[keep].argmax(1).astype(np.int64)
+
+
+def add_pseudo_labelled(data: Data, config: TrainConfig) -> tuple[Data, int]:
+    """`data` with the test images the config's teachers label confidently added to its training
+    images (in this run's preprocessing); and how many were added."""
+    if data.test_x is None:
+        raise PseudoLabelError(f"{config.data}: no test images from source {config.source!r} to pseudo-label")
+    teachers = check_teachers(teacher_refs(config.pseudo_label), config)
+    device = data.test_x.device
+    ids, classes = pseudo_labels(teachers, Path(config.data).expanduser(), config.pseudo_threshold, str(device))
+    extra = data.test_x[data.test_rows(ids)]
+    return data.with_training_images(extra, torch.from_numpy(classes).to(device)), len(ids)

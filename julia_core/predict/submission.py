@@ -27,8 +27,8 @@ def validate_submission(path: Path, expected_ids) -> dict[int, str]:
     return labels
 
 
-def score(labels: dict[int, str], answers: dict[int, str]) -> float:
-    """Accuracy against an answer key (the demo set's testAnswers.csv): Kaggle's metric."""
+def accuracy_against(labels: dict[int, str], answers: dict[int, str]) -> float:
+    """A submission's accuracy against an answer key (the demo set's testAnswers.csv): Kaggle's metric."""
     return sum(labels.get(i) == name for i, name in answers.items()) / max(len(answers), 1)
 
 

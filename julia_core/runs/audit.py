@@ -4,50 +4,74 @@ Each of k runs holds out one stratified fold, so every labelled image is predict
 model that never trained on it. An image whose own label gets a low probability while another
 class gets a high one is likely mislabelled (or a genuinely ambiguous crop: O/0, l/I/1).
 """
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from julia_core.runs import launcher as runs
-from julia_core.training.config import TrainConfig, validate
-from julia_core.errors import JuliaError
-from julia_core.views.mistakes import ValPredictions, load_val_predictions
 from julia_core.data.classes import CLASSES
+from julia_core.errors import JuliaError
+from julia_core.runs import launcher
+from julia_core.runs.store import FINISHED, Run, RunDir, ValPredictions
+from julia_core.training.config import TrainConfig, validate
 
 
-def launch_audit(config: TrainConfig, runs_root: Path, folds: int = 5) -> list[Path]:
-    """Queue one run per fold (they run one after another); returns their directories."""
+def launch_audit(config: TrainConfig, runs_root: Path, folds: int = 5) -> tuple[str, list[RunDir]]:
+    """Queue one run per fold (they run one after another); returns the group and their directories."""
     group = f"audit-{datetime.now():%Y%m%d-%H%M%S}"
     run_dirs = []
     for fold in range(folds):
         fold_config = TrainConfig.from_dict({**config.to_dict(), "folds": folds, "fold": fold, "group": group,
                                              "name": f"{group}-fold{fold}"})
         validate(fold_config)
-        run_dirs.append(runs.prepare_run(fold_config, runs_root))
-    runs.schedule(runs_root)
-    return run_dirs
+        run_dirs.append(launcher.prepare_run(fold_config, runs_root))
+    launcher.schedule(runs_root)
+    return group, run_dirs
 
 
-def audit_groups(run_list: list[runs.Run]) -> dict[str, list[runs.Run]]:
-    """Cross-validation groups by name, newest first, each with its fold runs."""
-    groups: dict[str, list[runs.Run]] = {}
-    for run in run_list:
-        if run.config.get("group") and run.config.get("folds", 0) > 1:
-            groups.setdefault(run.config["group"], []).append(run)
+def audit_groups(runs: list[Run]) -> dict[str, list[Run]]:
+    """Cross-validation groups by name, newest first, each with its fold runs (damaged runs whose
+    config could be read still count: the audit then says which fold is wrong)."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.config and run.config.group and run.config.folds > 1:
+            groups.setdefault(run.config.group, []).append(run)
     return dict(sorted(groups.items(), reverse=True))
 
 
-def out_of_fold(run_list: list[runs.Run]) -> ValPredictions:
+@dataclass
+class AuditReport:
+    """Where an audit stands: folds finished of all, and once complete the disputed labels."""
+    finished: int
+    folds: int
+    disputed: pd.DataFrame | None  # None until every fold has finished
+    data: str                      # the audited data set and the source its images came from
+    source: str
+
+    @property
+    def complete(self) -> bool:
+        return self.disputed is not None
+
+
+def audit_report(members: list[Run], top: int = 48) -> AuditReport:
+    """The report of one audit group (audit_groups' values)."""
+    finished = sum(run.state == FINISHED for run in members)
+    config = members[0].config
+    disputed = disputed_labels(out_of_fold(members), top) if finished == len(members) else None
+    return AuditReport(finished, len(members), disputed, config.data, config.source)
+
+
+def out_of_fold(run_list: list[Run]) -> ValPredictions:
     """The folds' validation predictions joined: every labelled image once."""
-    folds = {run.config.get("folds") for run in run_list}
+    folds = {run.config.folds for run in run_list}
     if len(folds) != 1 or len(run_list) != folds.pop():
         raise JuliaError("an audit needs exactly one finished run per fold")
-    unfinished = [run.name for run in run_list if run.state != "finished"]
+    unfinished = [run.name for run in run_list if run.state != FINISHED]
     if unfinished:
         raise JuliaError(f"the audit is not complete: {', '.join(unfinished)} not finished")
-    parts = [load_val_predictions(run.path) for run in run_list]
+    parts = [run.require_intact().dir.read_val_predictions() for run in run_list]
     return ValPredictions(np.concatenate([p.ids for p in parts]), np.concatenate([p.labels for p in parts]),
                           np.concatenate([p.probs for p in parts]), min(p.epoch for p in parts))
 

@@ -25,8 +25,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from julia_core import settings
 from julia_core.data.dataset import ANSWERS_FILE, LABELS_FILE
 from julia_core.errors import DataError
+from julia_core.files import write_atomic
 from julia_core.data.label_file import write_labels
 from julia_core.data.classes import CLASSES
 
@@ -77,8 +79,6 @@ _known_families: dict[str, str] = {}  # font file -> family name, from the verdi
 def _font_verdicts(paths: list[str]) -> dict[str, str]:
     """Each font file's family name, or "" for a file that would draw wrong labels. Checking a
     file takes ~20 ms, so verdicts are kept in the cache by file size and time (1,100 fonts)."""
-    from julia_core import settings
-    from julia_core.files import write_atomic
     store = settings.cache_dir() / "fonts.json"
     try:
         known = json.loads(store.read_text())

@@ -65,12 +65,26 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
+    def from_dict(cls, values: dict, check_types: bool = False) -> "TrainConfig":
+        """The options in `values`, the defaults for the rest; with check_types each value must
+        have its option's type (config.json read back from disk: a hand edit may have broken it)."""
+        known = {field.name: field for field in fields(cls)}
+        unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"unknown option(s) in config: {', '.join(unknown)}")
+        if check_types:
+            for name, value in values.items():
+                _check_option_type(name, value, type(known[name].default))
         return cls(**values)
+
+
+def _check_option_type(name: str, value, kind: type) -> None:
+    fits = (isinstance(value, bool) if kind is bool else
+            isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+            isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, kind))
+    if not fits:
+        expected = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[kind]
+        raise ConfigError(f"option {name!r} is {value!r}, expected {expected}")
 
 
 PRESETS: dict[str, dict] = {

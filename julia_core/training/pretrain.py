@@ -16,26 +16,30 @@ from pathlib import Path
 import torch
 
 from julia_core import settings
-from julia_core.training.config import TrainConfig
 from julia_core.files import write_atomic
+from julia_core.synthetic import demo  # through the module: tests stand in for the machine's fonts
+from julia_core.training.config import TrainConfig
+from julia_core.training.data import load_data
+from julia_core.training.device import computes_in_bf16
+from julia_core.training.loop import StopFlag, TrainState, evaluate, train_one_epoch
+from julia_core.training.models import build_model
 
-log = logging.getLogger("julia_core.train")
+log = logging.getLogger("julia_core.trainer")
 SYNTHETIC_SEED_OFFSET = 1  # the synthetic set's seed is not the demo set's: other images
 FEW_FAMILIES = 20          # a stock system has 3-10 font families; varied letter shapes help
 
 
 def synthetic_set(per_class: int, seed: int) -> Path:
     """The cached synthetic train-only set of `per_class` images per class (made when missing)."""
-    from julia_core.synthetic.demo import font_families, fonts_digest, generate_demo, machine_fonts
-    fonts = machine_fonts()  # new fonts on the machine: a new set
-    root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{fonts_digest(fonts)}"
+    fonts = demo.machine_fonts()  # new fonts on the machine: a new set
+    root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{demo.fonts_digest(fonts)}"
     if not (root / "trainLabels.csv").is_file():
-        families = len(font_families(tuple(fonts)))
+        families = len(demo.font_families(tuple(fonts)))
         if families < FEW_FAMILIES:
             log.info("only %d font families on this machine: scripts/install_fonts.sh brings it to 69, worth "
                      "0.2-0.7 points of validation accuracy (docs/EXPERIMENTS.md, sessions 6 and 8)", families)
         started = time.perf_counter()
-        generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
+        demo.generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
         log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * 62, families,
                  settings.portable_path(root), time.perf_counter() - started)  # a shared log: no home path
     return root
@@ -63,12 +67,10 @@ NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp
 def weights_path(config: TrainConfig, device: torch.device) -> Path:
     """Where the pre-trained weights of this recipe and seed (and this machine's fonts and
     precision) are kept."""
-    from julia_core.synthetic.demo import fonts_digest, machine_fonts
-    from julia_core.predict.inference import computes_in_bf16
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
                if key not in NOT_SHAPING}
     shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0],
-                   fonts=fonts_digest(machine_fonts()),
+                   fonts=demo.fonts_digest(demo.machine_fonts()),
                    precision="bf16" if computes_in_bf16(device, config.amp) else "float32")
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"
@@ -77,8 +79,6 @@ def weights_path(config: TrainConfig, device: torch.device) -> Path:
 def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None) -> dict | None:
     """The model's weights after pre-training (from the cache, or trained now); None when a stop
     request ended the pre-training early."""
-    from julia_core.runs.trainer import Progress, StopFlag, build_optimizer, build_scheduler, evaluate, load_data, train_one_epoch
-    from julia_core.training.models import build_model
     path = weights_path(config, device)
     if path.is_file():
         log.info("pre-trained weights from the cache: %s", path.name)
@@ -89,23 +89,19 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     if len(data.train_y) < synthetic.batch_size:  # a tiny set: one batch per epoch
         synthetic = dataclasses.replace(synthetic, batch_size=len(data.train_y))
     model = build_model(config.model, data.channels, config.channels_last).to(device)
-    optimizer = build_optimizer(synthetic, model)
-    steps = len(data.train_y) // synthetic.batch_size
-    scheduler = build_scheduler(synthetic, optimizer, steps)
-    progress = Progress()
+    state = TrainState.build(synthetic, model, len(data.train_y) // synthetic.batch_size)
     log.info("pre-training %s on %d synthetic characters for %d epochs", config.model, len(data.train_y),
              synthetic.epochs)
     for epoch in range(1, synthetic.epochs + 1):
-        result = train_one_epoch(model, optimizer, scheduler, data, synthetic, epoch, progress, 1, 0, None,
-                                 lambda *args: None)
+        result = train_one_epoch(state, data, synthetic, epoch)
         if StopFlag.requested:
             return None
-        progress.batch = 0
+        state.progress.batch = 0
         val = evaluate(model, data.val_x, data.val_y, synthetic)
         log.info("pre-training epoch %d/%d  train loss %.4f acc %.4f  synthetic val acc %.4f  %.1f s", epoch,
-                 synthetic.epochs, result["loss"], result["acc"], val["acc"], result["seconds"])
+                 synthetic.epochs, result.loss, result.acc, val.acc, result.seconds)
         if on_epoch:
-            on_epoch(epoch, synthetic.epochs, val["acc"])
+            on_epoch(epoch, synthetic.epochs, val.acc)
     weights = model.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda file: torch.save(weights, file))

@@ -7,7 +7,7 @@ import pandas as pd
 from tensorboard.backend.event_processing.event_accumulator import SCALARS
 
 from julia_core.runs.events import open_events
-from julia_core.runs.launcher import Run
+from julia_core.runs.store import Run
 
 CURVES = {  # what the Monitor page overlays: (tag, x axis)
     "loss": ["train/loss", "val/loss"],
@@ -48,16 +48,11 @@ class ScalarStream:
 
 
 def smooth(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard's exponential moving average with debiasing; weight 0 leaves values as they are."""
+    """TensorBoard's exponential moving average with debiasing; weight 0 leaves values as they are.
+    pandas' ewm with adjust=True is exactly that average: sum(w^i v[t-i]) / sum(w^i)."""
     if weight <= 0 or len(values) == 0:
         return values
-    out = np.empty(len(values), dtype=np.float64)
-    last, count = 0.0, 0
-    for i, value in enumerate(values):
-        count += 1
-        last = last * weight + (1 - weight) * value
-        out[i] = last / (1 - weight ** count)
-    return out
+    return pd.Series(values, dtype=np.float64).ewm(alpha=1 - weight, adjust=True).mean().to_numpy()
 
 
 MAX_POINTS = 1000  # per series, as TensorBoard serves: enough for a chart, light for the browser
@@ -102,50 +97,30 @@ def curve_frame(streams: dict[str, dict], metric: str, x_axis: str, smoothing: f
     return pd.concat(frames, ignore_index=True)
 
 
-DASHES = {"train/loss": "solid", "train/acc": "solid", "val/loss": "dot", "val/acc": "dot", STEP_LOSS: "solid"}
-
-
-def curve_figure(frame: pd.DataFrame, metric: str, x_axis: str):
-    """One line per (run, series), a colour per run, dotted for validation. Plain graph
-    objects: plotly express takes ten times as long for 100 lines."""
-    import plotly.graph_objects as go
-    from plotly.colors import qualitative
-    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
-    colours = {run: palette[i % len(palette)] for i, run in enumerate(dict.fromkeys(frame["run"]))}
-    figure = go.Figure()
-    for (run, series), part in frame.groupby(["run", "series"], sort=False):
-        figure.add_trace(go.Scatter(
-            x=part["x"].to_numpy(), y=part["value"].to_numpy(), name=f"{run} · {series}",
-            mode="lines" if series == STEP_LOSS else "lines+markers", marker=dict(size=5),
-            legendgroup=run, opacity=0.45 if series == STEP_LOSS else 1.0,
-            line=dict(color=colours[run], dash=DASHES.get(series, "solid"), width=1.5)))
-    figure.update_layout(title=metric, xaxis_title=x_axis, yaxis_title=metric, margin=dict(t=40),
-                         legend=dict(orientation="h", y=-0.25), height=420)
-    return figure
-
-
 HPARAM_COLUMNS = ["model", "preset", "image_size", "mode", "source", "epochs", "batch_size", "optimizer",
                   "lr", "schedule", "weight_decay", "label_smoothing", "augment", "seed"]
 
 
 def comparison_table(runs: list[Run]) -> pd.DataFrame:
-    """Hyperparameters and final metrics side by side, one row per run (sortable in the UI)."""
+    """Hyperparameters and final metrics side by side, one row per run (sortable in the UI); a
+    damaged run shows what could be read, and why it is damaged."""
     rows = []
     for run in runs:
-        status = run.status
-        best = status.get("best_val_acc")
+        status, config = run.status, run.config
         rows.append({"run": run.name, "state": run.state,
-                     "best val acc": best if isinstance(best, (int, float)) and best >= 0 else None,
-                     "val acc": status.get("val_acc"), "val loss": status.get("val_loss"),
-                     "train loss": status.get("train_loss"),
-                     "epoch": status.get("epoch"), "img/s": status.get("images_per_second"),
-                     **{column: run.config.get(column) for column in HPARAM_COLUMNS}})
+                     "best val acc": status.best if status else None,
+                     "val acc": status.val_acc if status else None, "val loss": status.val_loss if status else None,
+                     "train loss": status.train_loss if status else None,
+                     "epoch": status.epoch if status else None, "img/s": status.images_per_second if status else None,
+                     **{column: getattr(config, column) if config else None for column in HPARAM_COLUMNS},
+                     "damage": run.damage or ""})
     return pd.DataFrame(rows)
 
 
 def default_selection(runs: list[Run]) -> list[str]:
-    """The running and queued runs, and the latest one."""
-    chosen = [run.name for run in runs if run.state in ("running", "queued")]
-    if runs and runs[0].name not in chosen:
-        chosen.append(runs[0].name)
+    """The running and queued runs, and the latest intact one."""
+    chosen = [run.name for run in runs if run.active]
+    latest = next((run for run in runs if not run.damaged), None)
+    if latest and latest.name not in chosen:
+        chosen.append(latest.name)
     return chosen

@@ -1,39 +1,9 @@
 """What a run got wrong, from its val_predictions.npz alone: the model is never rerun."""
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from julia_core.runs import store as rundir
+from julia_core.runs.store import ValPredictions
 from julia_core.data.classes import CLASSES, NUM_CLASSES
-
-
-@dataclass
-class ValPredictions:
-    ids: np.ndarray      # (N,) image IDs
-    labels: np.ndarray   # (N,) true class indices
-    probs: np.ndarray    # (N, 62) softmax
-    epoch: int
-
-    @property
-    def predicted(self) -> np.ndarray:
-        return self.probs.argmax(1)
-
-    @property
-    def accuracy(self) -> float:
-        return float((self.predicted == self.labels).mean()) if len(self.labels) else 0.0
-
-
-def load_val_predictions(run_dir: Path) -> ValPredictions:
-    path = Path(run_dir) / rundir.VAL_PREDICTIONS
-    if not path.exists():
-        raise rundir.RunError(f"{path}: not written yet (the run has not finished an epoch)")
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return ValPredictions(stored["ids"], stored["labels"], stored["probs"], int(stored["epoch"]))
-    except (OSError, KeyError, ValueError) as err:
-        raise rundir.RunError(f"{path}: unreadable ({err})") from None
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:

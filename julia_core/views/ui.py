@@ -5,12 +5,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from julia_core.runs import store as rundir
-from julia_core.runs import launcher as runs
 from julia_core import settings
+from julia_core.runs import launcher
+from julia_core.runs.store import QUEUED, RUNNING, Run, Status
+from julia_core.training.device import machine_summary
 from julia_core.data.dataset import KaggleDataset, LoadedImages
 from julia_core.errors import JuliaError
 from julia_core.data.facts import DatasetSummary, summarize
+from julia_core.synthetic.demo import generate_demo
+from julia_core.views.curves import ScalarStream
 
 
 # Live pages rerun their fragment this often while a run is active: fresh enough for epochs of
@@ -43,7 +46,6 @@ def runs_root() -> Path:
 def ensure_demo() -> None:
     """First start with no data set configured: generate the demo set (about 10 s)."""
     if data_dir() == settings.DEMO_DIR and not (settings.DEMO_DIR / "trainLabels.csv").exists():
-        from julia_core.synthetic.demo import generate_demo
         with st.spinner("First start: generating the demo data set ..."):
             generate_demo(settings.DEMO_DIR, force=True)
 
@@ -101,13 +103,7 @@ def images(dataset: KaggleDataset, split: str, source: str, size: int, mode: str
 # -- the sidebar ---------------------------------------------------------------------------------
 @st.cache_resource
 def device_summary() -> str:
-    import torch
-    if torch.cuda.is_available():
-        names = [f"{torch.cuda.get_device_name(i)} ({torch.cuda.get_device_properties(i).total_memory / 2**30:.0f} GiB)"
-                 for i in range(torch.cuda.device_count())]
-        return "CUDA: " + ", ".join(names)
-    import os
-    return f"CPU only ({os.cpu_count()} cores)"
+    return machine_summary()
 
 
 def sidebar() -> None:
@@ -132,21 +128,31 @@ def sidebar() -> None:
         st.caption(f"Loaded: `{data_dir()}`")
         st.caption(f"Runs folder: `{runs_root()}`")
         st.caption(f"Device: {device_summary()}")
-        active = [r for r in all_runs() if r.state in rundir.ACTIVE]
-        running = sum(r.state == "running" for r in active)
-        st.caption(f"Active runs: {running} running, {len(active) - running} queued")
+        run_list = all_runs()
+        running, queued = (sum(run.state == state for run in run_list) for state in (RUNNING, QUEUED))
+        st.caption(f"Active runs: {running} running, {queued} queued")
+        damaged_runs(run_list)
+
+
+def damaged_runs(run_list: list[Run]) -> None:
+    """One line for each run folder that cannot be read, on every page: never hidden, never fatal."""
+    damaged = [run for run in run_list if run.damaged]
+    if damaged:
+        with st.expander(f"{len(damaged)} damaged run folder{'s' if len(damaged) > 1 else ''}", expanded=False):
+            for run in damaged:
+                st.warning(f"{run.name}: {run.damage}", icon=":material/broken_image:")
 
 
 # -- runs ---------------------------------------------------------------------------------------
-def all_runs() -> list[runs.Run]:
+def all_runs() -> list[Run]:
     """The runs folder, newest first. A page asks several times per rerun and every session
     asks every few seconds while a run is live: one listing serves them all for a second."""
     return _run_listing(str(runs_root()))
 
 
 @st.cache_data(ttl=1.0, show_spinner=False, max_entries=20)
-def _run_listing(root: str) -> list[runs.Run]:
-    return runs.list_runs(Path(root))
+def _run_listing(root: str) -> list[Run]:
+    return launcher.list_runs(Path(root))
 
 
 def forget_runs() -> None:
@@ -157,25 +163,22 @@ def forget_runs() -> None:
 @st.cache_resource(max_entries=200)
 def scalar_stream(run_dir: str):
     """One incremental event reader per run, shared by every session and rerun."""
-    from julia_core.views.curves import ScalarStream
     return ScalarStream(Path(run_dir))
 
 
-def progress_text(status: dict) -> tuple[float, str]:
+def progress_text(status: Status) -> tuple[float, str]:
     """A 0..1 fraction and 'epoch 3/15 · 2 min left · 1,200 img/s' for st.progress."""
-    total = status.get("total_steps") or 0
-    done = status.get("step") or 0
-    fraction = min(done / total, 1.0) if total else 0.0
-    parts = [f"epoch {status.get('epoch', 0)}/{status.get('epochs', '?')}"]
-    eta = status.get("eta_seconds")
-    if status.get("state") == "running" and isinstance(eta, (int, float)):
-        parts.append(f"{format_seconds(eta)} left")
-    if status.get("images_per_second"):
-        parts.append(f"{status['images_per_second']:,.0f} img/s")
-    if status.get("state") == "queued":
-        parts = ["queued"]
-    elif status.get("state") == "running" and status.get("phase"):
-        parts = [status["phase"]]  # before the first epoch: e.g. pre-training
+    total = status.total_steps or 0
+    fraction = min(status.step / total, 1.0) if total else 0.0
+    parts = [f"epoch {status.epoch}/{status.epochs if status.epochs is not None else '?'}"]
+    if status.state == RUNNING and status.eta_seconds is not None:
+        parts.append(f"{format_seconds(status.eta_seconds)} left")
+    if status.images_per_second:
+        parts.append(f"{status.images_per_second:,.0f} img/s")
+    if status.state == QUEUED:
+        parts = [QUEUED]
+    elif status.state == RUNNING and status.phase:
+        parts = [status.phase]  # before the first epoch: e.g. pre-training
     return fraction, " · ".join(parts)
 
 
