@@ -197,7 +197,7 @@ def run_train(args) -> int:
             launcher.resume(run_dir, runs_root)
             print(run_dir.path)
             return 0
-        code = trainer.main(run_dir, launcher.check_resumable(run_dir), not args.no_progress, console=True)
+        code = trainer.main(run_dir, launcher.claim_for_resume(run_dir), not args.no_progress, console=True)
     else:
         config = _train_config(args)
         if args.detach:

@@ -20,8 +20,10 @@ finished = submittable(all_runs())
 if not finished:
     st.info("No finished run yet: train one first.")
     st.stop()
-if not dataset.test_ids:
-    st.error(f"{data_dir()}: has no test images to predict (testResized/ or test/)")
+try:
+    dataset.require_test_images()
+except JuliaError as err:
+    st.error(str(err))
     st.stop()
 chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished, default=finished[:1],
                         format_func=lambda r: f"{r.name} (best val acc {r.status.best or 0:.4f})")

@@ -4,16 +4,13 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 from streamlit.testing.v1 import AppTest
 
-from julia_core.runs import audit
-from julia_core.runs import store
-from julia_core.runs.store import RunDir
-from julia_core.runs import launcher
-from julia_core.training.config import ConfigError, make_config
-from julia_core.data.dataset import KaggleDataset
-from julia_core.errors import DataError
-from julia_core.runs.store import ValPredictions
 from julia_core.data.classes import class_index
+from julia_core.data.dataset import KaggleDataset
 from julia_core.data.split import fold_split, stratified_folds
+from julia_core.errors import DataError
+from julia_core.runs import audit, launcher
+from julia_core.runs.store import RunDir, ValPredictions
+from julia_core.training.config import ConfigError, make_config
 
 
 def test_folds_are_stratified_complete_and_reproducible():

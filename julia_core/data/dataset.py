@@ -137,6 +137,11 @@ class KaggleDataset:
         except KeyError:
             raise DataError(f"{folder.path}: no image for ID {image_id}") from None
 
+    def require_test_images(self) -> None:
+        """Predicting needs test images; say so in one line where there are none."""
+        if not self.test_ids:
+            raise DataError(f"{self.root}: no test images to predict (expected testResized/ or test/)")
+
     def ids(self, split: str) -> list[int]:
         return self.train_ids if split == "train" else self.test_ids
 

@@ -9,7 +9,7 @@ from julia_core.data.split import run_split, same_split, split_key
 from julia_core.errors import DataError
 from julia_core.predict.inference import predict_probabilities
 from julia_core.predict.submission import validate_submission, write_submission
-from julia_core.runs.store import BEST, RunDir
+from julia_core.runs.store import BEST, RunDamaged, RunDir
 from julia_core.training.config import TrainConfig
 from julia_core.training.device import select_device
 from julia_core.training.models import build_model
@@ -23,7 +23,11 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = BEST) 
     state = run_dir.load_checkpoint(checkpoint, map_location=device)
     # predict in the layout the run trained in: faster where it chose it
     model = build_model(config.model, 1 if config.mode == "L" else 3, config.channels_last).to(device)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:  # config.json edited since, or the checkpoint of another run copied in
+        raise RunDamaged(f"{run_dir.checkpoint_file(checkpoint)}: its weights do not fit the {config.model} for "
+                         f"{config.mode} images that {RunDir.CONFIG} describes") from None
     return model.eval(), config
 
 
@@ -33,8 +37,7 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
     if not run_dirs:
         raise DataError("predict needs at least one run")
     dataset = KaggleDataset(data_dir)
-    if not dataset.test_ids:
-        raise DataError(f"{dataset.root}: no test images to predict (expected testResized/ or test/)")
+    dataset.require_test_images()
     target = select_device(device)
     total = None
     for index, run_dir in enumerate(run_dirs):

@@ -15,7 +15,7 @@ from julia_core.errors import JuliaError
 from julia_core.predict.ensemble import predict_test
 from julia_core.runs.store import BEST, RunDamaged, RunDir
 from julia_core.training.config import TrainConfig
-from julia_core.training.data import Data
+from julia_core.training.tensors import Data
 
 
 class PseudoLabelError(JuliaError):

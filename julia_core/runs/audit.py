@@ -56,7 +56,9 @@ class AuditReport:
 
 
 def audit_report(members: list[Run], top: int = 48) -> AuditReport:
-    """The report of one audit group (audit_groups' values)."""
+    """The report of one audit group (audit_groups' values); a damaged fold is one line."""
+    for run in members:
+        run.require_intact()
     finished = sum(run.state == FINISHED for run in members)
     config = members[0].config
     disputed = disputed_labels(out_of_fold(members), top) if finished == len(members) else None

@@ -28,7 +28,7 @@ from julia_core import settings
 from julia_core.data.dataset import KaggleDataset, folder_name
 from julia_core.predict.pseudo_labels import check_teachers, teacher_refs
 from julia_core.runs import store
-from julia_core.runs.store import (ACTIVE, FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Run, RunDir, RunError,
+from julia_core.runs.store import (FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Run, RunDir, RunError,
                                    new_status, now)
 from julia_core.training.config import TrainConfig, validate
 from julia_core.training.device import select_device
@@ -61,12 +61,12 @@ def read_run(path: Path) -> Run:
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path}: run directory not found")
-    return _reaped([store.read_run(path)])[0]
+    return _reaped([store.load_run(path)])[0]
 
 
 def _room_for_queued(runs: list[Run]) -> bool:
     queued = any(run.state == QUEUED for run in runs)
-    return queued and sum(run.state == RUNNING for run in runs) < max_concurrent()
+    return queued and sum(run.running for run in runs) < max_concurrent()
 
 
 def _reaped(runs: list[Run]) -> list[Run]:
@@ -74,20 +74,27 @@ def _reaped(runs: list[Run]) -> list[Run]:
 
 
 def _reap(run: Run) -> Run:
-    """A run 'running' on this machine whose trainer is gone is marked failed (once: the state
-    is checked again under the status lock), with its log's tail kept."""
+    """A run 'running' on this machine whose trainer is gone is marked failed, with its log's
+    tail kept. Checked again under the status lock, for the same trainer: two readers mark it
+    once, and a run resumed meanwhile (a new trainer) is left alone."""
     status = run.status
-    if run.damaged or status.state != RUNNING or status.host != socket.gethostname() or trainer_alive(status):
+    if status is None or status.state != RUNNING or status.host != socket.gethostname() or trainer_alive(status):
         return run
-    updated = run.dir.update_status_if((RUNNING,), state=FAILED, error="process exited unexpectedly",
-                                       ended=now(), log_tail=run.dir.log_tail())
-    return dataclasses.replace(run, status=updated or run.dir.read_status())
+
+    def still_dead(current: store.Status) -> bool:
+        return current.state == RUNNING and current.pid == status.pid and not trainer_alive(current)
+    try:
+        updated = run.dir.update_status_if(still_dead, state=FAILED, error="process exited unexpectedly",
+                                           ended=now(), log_tail=run.dir.log_tail())
+        return dataclasses.replace(run, status=updated or run.dir.read_status())
+    except (OSError, RunError):  # a read-only folder, or damaged meanwhile: the next look tries again
+        return run
 
 
 def trainer_alive(status: store.Status) -> bool:
     """The status's process exists, is no zombie, and was born before the run started (a pid
     reused after a reboot belongs to someone else)."""
-    if not status.pid:
+    if not status.pid or status.pid < 0:
         return False
     try:
         process = psutil.Process(status.pid)
@@ -186,19 +193,37 @@ def _queue_lock(runs_root: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def schedule(runs_root: Path, limit: int | None = None) -> list[RunDir]:
-    """Start the oldest queued runs while fewer than `limit` run; returns those started."""
+def schedule(runs_root: Path) -> list[RunDir]:
+    """Start the oldest queued runs while fewer than max_concurrent() run; returns those started.
+    A run that cannot be started (its folder read-only, the disk full) is failed with the reason,
+    and the queue goes on past it."""
     started = []
     with _queue_lock(runs_root):
         runs = _reaped(store.scan(runs_root))
-        room = (limit or max_concurrent()) - sum(run.state == RUNNING for run in runs)
+        room = max_concurrent() - sum(run.running for run in runs)
         for run in sorted((r for r in runs if r.state == QUEUED), key=lambda r: r.name):
             if room <= 0:
                 break
-            start_process(run.dir, resume=bool(run.status.resume))
+            try:
+                if start_process(run.dir, resume=bool(run.status.resume)) is None:
+                    continue  # no longer queued: cancelled meanwhile
+            except OSError as err:
+                _fail_to_start(run.dir, err)
+                continue
+            except RunError:  # damaged since the scan: the listing names it
+                continue
             started.append(run.dir)
             room -= 1
     return started
+
+
+def _fail_to_start(run_dir: RunDir, err: OSError) -> None:
+    where = f"{Path(err.filename).name}: " if getattr(err, "filename", None) else ""
+    try:
+        run_dir.update_status(state=FAILED, error=f"could not start the trainer: {where}{err.strerror or err}",
+                              ended=now())
+    except (OSError, RunError):
+        pass  # the folder cannot even take its status: the listing names it damaged
 
 
 def trainer_command(run_dir: RunDir, resume: bool) -> list[str]:
@@ -206,15 +231,22 @@ def trainer_command(run_dir: RunDir, resume: bool) -> list[str]:
     return command + (["--resume-in-place"] if resume else [])
 
 
-def start_process(run_dir: RunDir, resume: bool = False) -> int:
-    """The trainer in its own session (survives the dashboard), output to train.log; no shell."""
+def start_process(run_dir: RunDir, resume: bool = False) -> int | None:
+    """The trainer of a queued run, in its own session (it survives the dashboard), output to
+    train.log, no shell; returns its pid, or None when the run was no longer queued. The status
+    lock is held from the check to the write, so the run moves from queued to running with its pid
+    in one step that no listing can see half done."""
     run_dir = RunDir(run_dir)
-    with open(run_dir.log_file, "ab") as log:
-        process = subprocess.Popen(trainer_command(run_dir, resume), cwd=settings.REPO_ROOT,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                   start_new_session=True, close_fds=True)
-    run_dir.update_status(state=RUNNING, pid=process.pid, pgid=process.pid, host=socket.gethostname(),
-                          started=now(), ended=None, error=None)
+    with run_dir.status_lock():
+        current = run_dir.read_status()
+        if current.state != QUEUED:
+            return None
+        with open(run_dir.log_file, "ab") as log:
+            process = subprocess.Popen(trainer_command(run_dir, resume), cwd=settings.REPO_ROOT,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                       start_new_session=True, close_fds=True)
+        run_dir.write_status_locked(current, state=RUNNING, pid=process.pid, pgid=process.pid,
+                                    host=socket.gethostname(), started=now(), ended=None, error=None)
     # Reap it when it ends, so it never lingers as a zombie that still looks alive.
     threading.Thread(target=process.wait, daemon=True, name=f"reap-{process.pid}").start()
     return process.pid
@@ -222,19 +254,23 @@ def start_process(run_dir: RunDir, resume: bool = False) -> int:
 
 # -- stopping and resuming ---------------------------------------------------------------------------
 def stop(run_dir: RunDir) -> str:
-    """Queued: cancelled at once. Running: SIGTERM; the trainer saves last.pt and ends 'stopped'."""
+    """Queued: cancelled at once. Running: SIGTERM; the trainer saves last.pt and ends 'stopped'.
+    A running trainer can be stopped even when another of its run's files is damaged."""
     run_dir = RunDir(run_dir)
     with _queue_lock(run_dir.path.parent):
-        run = read_run(run_dir.path).require_intact()
-        if run.state == QUEUED:
-            run_dir.update_status(state=STOPPED, ended=now(), resume=False)
-            return "cancelled (it was queued)"
-        if run.state != RUNNING:
+        run = read_run(run_dir.path)
+        if run.status is None:
+            run.require_intact()
+        if run.status.state == QUEUED:
+            if run_dir.update_status_if(lambda s: s.state == QUEUED, state=STOPPED, ended=now(), resume=False):
+                return "cancelled (it was queued)"
+            run = read_run(run_dir.path)  # started meanwhile
+        if run.status.state != RUNNING:
             raise RunError(f"{run_dir.name} is {run.state}, not running")
         if run.status.host != socket.gethostname():
             raise RunError(f"{run_dir.name} runs on {run.status.host}, not on this machine")
         _signal(run.status, signal.SIGTERM)
-        run_dir.update_status(stop_requested=now())
+        run_dir.update_status_if(lambda s: s.pid == run.status.pid, stop_requested=now())
     return "stop requested: the trainer finishes its step, saves last.pt and ends 'stopped'"
 
 
@@ -261,13 +297,33 @@ def check_resumable(run_dir: RunDir) -> bool:
     return False
 
 
+def _resumable(status: store.Status) -> bool:
+    return status.state in RESUMABLE
+
+
 def resume(run_dir: RunDir, runs_root: Path | None = None) -> RunDir:
-    """Queue a stopped or failed run to continue from its last.pt, or from the start without one."""
+    """Queue a stopped or failed run to continue from its last.pt, or from the start without one.
+    The state is checked again under the lock: two Resume clicks queue it once."""
     run_dir = RunDir(run_dir)
     from_checkpoint = check_resumable(run_dir)
-    run_dir.update_status(state=QUEUED, resume=from_checkpoint, error=None, ended=None, stop_requested=None)
+    if not run_dir.update_status_if(_resumable, state=QUEUED, resume=from_checkpoint, error=None, ended=None,
+                                    stop_requested=None):
+        raise RunError(f"{run_dir.name} was resumed or started by someone else meanwhile")
     schedule(runs_root or run_dir.path.parent)
     return run_dir
+
+
+def claim_for_resume(run_dir: RunDir) -> bool:
+    """A foreground resume (`train --resume RUN` without --detach) takes the run for this process,
+    as the launcher would for a trainer it starts; returns whether it continues from last.pt."""
+    run_dir = RunDir(run_dir)
+    from_checkpoint = check_resumable(run_dir)
+    claimed = run_dir.update_status_if(_resumable, state=RUNNING, pid=os.getpid(), pgid=os.getpgrp(),
+                                       host=socket.gethostname(), started=now(), ended=None, error=None,
+                                       stop_requested=None)
+    if not claimed:
+        raise RunError(f"{run_dir.name} was resumed or started by someone else meanwhile")
+    return from_checkpoint
 
 
 def run_table(runs: list[Run]) -> list[dict]:
@@ -275,10 +331,9 @@ def run_table(runs: list[Run]) -> list[dict]:
     rows = []
     for run in runs:
         status = run.status or store.Status()
-        config = run.config
         best = status.best
         rows.append({
-            "run": run.name, "state": run.state, "model": config.model if config else "",
+            "run": run.name, "state": run.state, "model": run.model,
             "epoch": f"{status.epoch}/{status.epochs if status.epochs is not None else '?'}" if run.status else "",
             "best val acc": f"{best:.4f}" if best is not None else "",
             "img/s": status.images_per_second or "",

@@ -39,6 +39,7 @@ from typing import get_args
 import numpy as np
 import torch
 
+from julia_core.data.classes import NUM_CLASSES
 from julia_core.errors import JuliaError
 from julia_core.files import write_atomic
 from julia_core.training.config import ConfigError, TrainConfig
@@ -60,7 +61,6 @@ ENDED = (FINISHED, FAILED, STOPPED)
 RESUMABLE = (STOPPED, FAILED)
 DAMAGED = "damaged"  # not a state a run is in: what a listing shows for a run it cannot read
 
-CHECKPOINT_FORMAT = 1
 BEST, LAST = "best", "last"
 RUN_FOLDER = r"^\d{8}-\d{6}-"  # how a run folder's name starts: its creation time
 
@@ -135,6 +135,12 @@ class Status:
 
 
 _STATUS_TYPES = {f.name: f.type for f in fields(Status) if f.name != "extra"}
+
+
+def _check_fields(changes: dict) -> None:
+    unknown = set(changes) - set(_STATUS_TYPES)
+    if unknown:
+        raise TypeError(f"not status fields: {', '.join(sorted(unknown))}")
 
 
 def _check_type(where: str, name: str, value, annotation) -> None:
@@ -267,13 +273,14 @@ class RunDir:
             for attempt in range(1, 1000):
                 path = runs_root / (stem if attempt == 1 else f"{stem}-{attempt}")
                 try:
-                    os.rename(staging, path)  # refuses a non-empty folder of that name; ours never are empty
-                    return cls(path)
-                except OSError:
+                    path.mkdir()  # claims the name; listings skip an empty folder
+                except FileExistsError:
                     continue
+                os.rename(staging, path)  # over the empty folder we own: the run appears whole
+                return cls(path)
             raise RunError(f"{runs_root}: could not create a new run directory for {stem}")
         except BaseException:
-            _remove_tree(staging)
+            shutil.rmtree(staging, ignore_errors=True)
             raise
 
     # -- config.json -------------------------------------------------------------------------------
@@ -291,8 +298,9 @@ class RunDir:
         return Status.from_dict(read_json(self.status_file), str(self.status_file))
 
     @contextmanager
-    def _status_lock(self):
-        """An exclusive lock across processes, held while status.json is read, merged, written."""
+    def status_lock(self):
+        """An exclusive lock across processes, held while status.json is read, merged, written.
+        Not re-entrant: a process that holds it must not ask for it again."""
         if not self.path.is_dir():
             raise RunError(f"{self.path}: run directory not found")
         with open(self.path / ".status.lock", "a") as lock:
@@ -304,31 +312,33 @@ class RunDir:
 
     def update_status(self, **changes) -> Status:
         """Merge `changes` into status.json under the lock; `updated` is always refreshed. A damaged
-        status.json is replaced by the defaults and the changes: the writer knows the run best."""
-        unknown = set(changes) - set(_STATUS_TYPES)
-        if unknown:
-            raise TypeError(f"not status fields: {', '.join(sorted(unknown))}")
-        with self._status_lock():
+        status.json is replaced only by a writer that gives the state (it knows the run best);
+        any other change to it is RunDamaged."""
+        _check_fields(changes)
+        with self.status_lock():
             try:
-                current = self.read_status().to_dict()
+                current = self.read_status()
             except RunDamaged:
-                current = {}
-            merged = Status.from_dict({**current, **changes, "updated": now()}, str(self.status_file))
-            write_json(self.status_file, merged.to_dict())
-        return merged
+                if "state" not in changes:
+                    raise
+                current = Status(state=changes["state"])
+            return self.write_status_locked(current, **changes)
 
-    def update_status_if(self, expected: tuple[str, ...], **changes) -> Status | None:
-        """update_status only while the state is one of `expected` (checked under the lock);
-        None when it was not: another writer got there first."""
-        with self._status_lock():
+    def update_status_if(self, condition, **changes) -> Status | None:
+        """update_status only when condition(current status) holds, checked under the lock; None
+        when it did not (another writer got there first) or the status is damaged."""
+        _check_fields(changes)
+        with self.status_lock():
             try:
                 current = self.read_status()
             except RunDamaged:
                 return None
-            if current.state not in expected:
-                return None
-            merged = Status.from_dict({**current.to_dict(), **changes, "updated": now()}, str(self.status_file))
-            write_json(self.status_file, merged.to_dict())
+            return self.write_status_locked(current, **changes) if condition(current) else None
+
+    def write_status_locked(self, current: Status, **changes) -> Status:
+        """Write `current` with `changes`; only inside status_lock()."""
+        merged = Status.from_dict({**current.to_dict(), **changes, "updated": now()}, str(self.status_file))
+        write_json(self.status_file, merged.to_dict())
         return merged
 
     # -- the log -------------------------------------------------------------------------------------
@@ -408,10 +418,16 @@ class ValPredictions:
     epoch: int
 
     def check(self, where) -> None:
+        """The arrays fit together and hold what they should: integer IDs and classes in 0..61, a
+        probability per class."""
         n = len(self.ids)
-        if self.labels.shape != (n,) or self.probs.ndim != 2 or len(self.probs) != n:
+        if self.labels.shape != (n,) or self.probs.shape != (n, NUM_CLASSES):
             raise RunDamaged(f"{where}: arrays of mismatched shapes (ids {self.ids.shape}, labels "
-                             f"{self.labels.shape}, probs {self.probs.shape})")
+                             f"{self.labels.shape}, probs {self.probs.shape}; {NUM_CLASSES} classes)")
+        if not (np.issubdtype(self.ids.dtype, np.integer) and np.issubdtype(self.labels.dtype, np.integer)):
+            raise RunDamaged(f"{where}: ids and labels must be integers")
+        if n and (self.labels.min() < 0 or self.labels.max() >= NUM_CLASSES):
+            raise RunDamaged(f"{where}: a label outside 0..{NUM_CLASSES - 1}")
 
     @property
     def predicted(self) -> np.ndarray:
@@ -439,10 +455,6 @@ def _archive_problem(path: Path) -> str | None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 # -- checkpoint files -----------------------------------------------------------------------------
@@ -517,7 +529,16 @@ class Run:
 
     @property
     def active(self) -> bool:
-        return not self.damaged and self.status.active
+        """Queued or running by its status, even when another of its files is damaged."""
+        return self.status is not None and self.status.active
+
+    @property
+    def running(self) -> bool:
+        return self.status is not None and self.status.state == RUNNING
+
+    @property
+    def model(self) -> str:
+        return self.config.model if self.config else "?"
 
     def has_checkpoint(self, which: str = BEST) -> bool:
         return not self.damaged and self.dir.has_checkpoint(which)
@@ -529,9 +550,16 @@ class Run:
         return self
 
 
-def read_run(path: Path | str) -> Run:
+def load_run(path: Path | str) -> Run:
     """Config, status and the cheap checks; never raises for damage, which it records instead."""
     run_dir = RunDir(path)
+    try:
+        return _read_run(run_dir)
+    except OSError as err:  # a folder without read permission, a vanished mount
+        return Run(run_dir, None, None, f"cannot be read ({err.strerror or err})")
+
+
+def _read_run(run_dir: RunDir) -> Run:
     config = status = None
     problems = []
     if run_dir.path.is_dir():
@@ -560,15 +588,23 @@ def scan(runs_root: Path) -> list[Run]:
         entries = sorted(runs_root.iterdir(), reverse=True)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    runs = []
-    for path in entries:
-        if path.name.startswith("."):
-            continue
+    except OSError as err:
+        raise RunError(f"{runs_root}: the runs folder cannot be read ({err.strerror or err})") from None
+    return [load_run(path) for path in entries if _is_run_folder(path)]
+
+
+def _is_run_folder(path: Path) -> bool:
+    """Named like a run, or holding a run's files; never hidden (staging) and never empty (a
+    name being claimed)."""
+    if path.name.startswith("."):
+        return False
+    try:
+        if path.is_dir() and not any(path.iterdir()):
+            return False
         named = re.match(RUN_FOLDER, path.name) is not None
-        holds = path.is_dir() and ((path / RunDir.CONFIG).exists() or (path / RunDir.STATUS).exists())
-        if named or holds:
-            runs.append(read_run(path))
-    return runs
+        return named or (path / RunDir.CONFIG).exists() or (path / RunDir.STATUS).exists()
+    except OSError:
+        return True  # unreadable: listed, with the reason
 
 
 def new_status(state: str, epochs: int, **fields) -> Status:

@@ -18,7 +18,6 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -29,9 +28,9 @@ from julia_core.predict.submission import write_submission
 from julia_core.runs import launcher
 from julia_core.runs.store import BEST, FAILED, FINISHED, LAST, RUNNING, STOPPED, RunDir, load_init_weights, now
 from julia_core.training.config import ConfigError, TrainConfig
-from julia_core.training.data import Data, load_data
+from julia_core.training.tensors import Data, load_data
 from julia_core.training.device import device_name, select_device
-from julia_core.training.loop import EpochResult, StopFlag, TrainState, evaluate, train_one_epoch
+from julia_core.training.loop import EpochResult, StopFlag, TrainState, evaluate, no_op, train_one_epoch
 from julia_core.training.models import build_model, count_parameters
 from julia_core.training.pretrain import pretrained_weights
 
@@ -61,13 +60,29 @@ def main(run_dir: RunDir, resume: bool, show_progress: bool, console: bool) -> i
     Returns the exit code: 0 finished or stopped, 1 failed."""
     in_torchrun = "WORLD_SIZE" in os.environ
     try:
-        gpus = run_dir.read_config().gpus
+        try:
+            gpus = run_dir.read_config().gpus
+        except JuliaError as err:  # damaged after it was queued: say so in its status
+            run_dir.update_status(state=FAILED, error=str(err), ended=now())
+            return 1
         if gpus > 1 and not in_torchrun:
             return _under_torchrun(run_dir, gpus, resume)
         return run(run_dir, resume, show_progress, console)
     finally:
         if not in_torchrun:  # torchrun's workers leave this to the process that started them
+            _close_unended(run_dir)
             launcher.schedule(run_dir.path.parent)
+
+
+def _close_unended(run_dir: RunDir) -> None:
+    """A run this process trained that still says 'running' (its last status write failed, or
+    something escaped every handler) is failed now, so that its slot frees at once."""
+    try:
+        run_dir.update_status_if(lambda s: s.state == RUNNING and s.pid == os.getpid(), state=FAILED,
+                                 error="the trainer ended without recording how", ended=now(),
+                                 log_tail=run_dir.log_tail())
+    except (OSError, JuliaError):
+        pass
 
 
 def _under_torchrun(run_dir: RunDir, gpus: int, resume: bool) -> int:
@@ -75,8 +90,8 @@ def _under_torchrun(run_dir: RunDir, gpus: int, resume: bool) -> int:
                "-m", "julia_core", "train", "--run-dir", str(run_dir.path), "--no-progress"]
     code = subprocess.call(command + (["--resume-in-place"] if resume else []))
     # workers that died without a word leave the run 'running'
-    run_dir.update_status_if((RUNNING,), state=FAILED, error=f"torchrun exited with code {code}", ended=now(),
-                             log_tail=run_dir.log_tail())
+    run_dir.update_status_if(lambda s: s.state == RUNNING, state=FAILED, error=f"torchrun exited with code {code}",
+                             ended=now(), log_tail=run_dir.log_tail())
     return code
 
 
@@ -224,11 +239,11 @@ def starting_weights(state: TrainState, config: TrainConfig, run_dir: RunDir, re
 def pretrain(config: TrainConfig, device, run_dir: RunDir) -> dict | None:
     """Weights learnt on synthetic characters (cached per recipe and seed); the status shows the phase."""
     def on_epoch(epoch: int, epochs: int, acc: float) -> None:
-        run_dir.update_status(phase=f"pre-training on synthetic characters: epoch {epoch}/{epochs}, "
-                                    f"synthetic val acc {acc:.3f}")
+        run_dir.update_status(state=RUNNING, phase=f"pre-training on synthetic characters: epoch {epoch}/{epochs}, "
+                                                  f"synthetic val acc {acc:.3f}")
     run_dir.update_status(state=RUNNING, device=device_name(device), phase="pre-training on synthetic characters")
     weights = pretrained_weights(config, device, on_epoch)
-    run_dir.update_status(phase=None)
+    run_dir.update_status(state=RUNNING, phase=None)
     return weights
 
 
@@ -240,7 +255,7 @@ def train_epochs(state: TrainState, data: Data, config: TrainConfig, record: "Ru
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         bar = _progress_bar(show_progress, epoch, config.epochs, steps_per_epoch, progress.batch)
         result = train_one_epoch(state, data, config, epoch, on_step=_with_bar(record.on_step if record else None, bar),
-                                 on_loss=record.on_loss if record else _no_op)
+                                 on_loss=record.on_loss if record else no_op)
         if bar:
             bar.close()
         if record:
@@ -257,10 +272,6 @@ def train_epochs(state: TrainState, data: Data, config: TrainConfig, record: "Ru
         if result.stopped:
             return STOPPED
     return FINISHED
-
-
-def _no_op(*args) -> None:
-    pass
 
 
 class RunRecord:
@@ -301,7 +312,7 @@ class RunRecord:
         if time.perf_counter() - self.last_status < 2.0:
             return
         self.last_status = time.perf_counter()
-        self.run_dir.update_status(step=self.state.progress.step, epoch_batch=batch,
+        self.run_dir.update_status(state=RUNNING, step=self.state.progress.step, epoch_batch=batch,
                                    images_per_second=round(images / max(seconds, 1e-9), 1), eta_seconds=self._eta())
 
     def on_loss(self, step: int, loss: float) -> None:
@@ -339,7 +350,7 @@ class RunRecord:
         self.writer.flush()
         self.run_dir.append_summary({"epoch": epoch, "step": progress.step,
                                      **{k.replace("/", "_"): round(v, 6) for k, v in figures.items()}})
-        self.run_dir.update_status(epoch=epoch, epoch_batch=0, step=progress.step, val_acc=val.acc,
+        self.run_dir.update_status(state=RUNNING, epoch=epoch, epoch_batch=0, step=progress.step, val_acc=val.acc,
                                    val_loss=val.loss, train_loss=result.loss, train_acc=result.acc,
                                    best_val_acc=progress.best_val_acc, best_epoch=progress.best_epoch,
                                    images_per_second=round(result.images_per_second, 1), eta_seconds=self._eta())
@@ -377,7 +388,7 @@ def _progress_bar(enabled: bool, epoch: int, epochs: int, steps: int, initial: i
 
 
 def _with_bar(on_step, bar):
-    on_step = on_step or _no_op
+    on_step = on_step or no_op
     if bar is None:
         return on_step
 

@@ -19,7 +19,7 @@ from julia_core.errors import TrainingFailed
 from julia_core.predict.inference import predict_probabilities
 from julia_core.training.augment import augment, mix_batch, to_input
 from julia_core.training.config import TrainConfig
-from julia_core.training.data import Data
+from julia_core.training.tensors import Data
 from julia_core.training.device import autocast
 
 CHECKPOINT_FORMAT = 1

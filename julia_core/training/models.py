@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision
 from torch import nn
 
 from julia_core.errors import JuliaError
@@ -17,9 +16,16 @@ class ModelSpec:
     description: str
 
 
+def torchvision_resnet18(**kwargs) -> nn.Module:
+    # Imported here, not at the top: importing torchvision pulls in torch._dynamo, 2 s of every
+    # trainer's and CLI command's start on a 2-core machine, and only the resnet models need it.
+    import torchvision
+    return torchvision.models.resnet18(**kwargs)
+
+
 def seed_resnet18(in_channels: int = 1) -> nn.Module:
     """The original workflow's model: torchvision resnet18, conv1 3x3 stride 1, fc 512 -> 62."""
-    model = torchvision.models.resnet18(num_classes=NUM_CLASSES)
+    model = torchvision_resnet18(num_classes=NUM_CLASSES)
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     return model
 
@@ -78,7 +84,7 @@ def resnet18_imagenet(in_channels: int = 1) -> nn.Module:
         raise JuliaError(f"{path}: ImageNet weights for resnet18 are not in the local torch hub cache; "
                          "this tool never downloads them. Copy that file there from a machine online, "
                          "or choose another model")
-    model = torchvision.models.resnet18()
+    model = torchvision_resnet18()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     weight = model.conv1.weight.data
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=1, padding=3, bias=False)

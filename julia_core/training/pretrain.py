@@ -19,7 +19,7 @@ from julia_core import settings
 from julia_core.files import write_atomic
 from julia_core.synthetic import demo  # through the module: tests stand in for the machine's fonts
 from julia_core.training.config import TrainConfig
-from julia_core.training.data import load_data
+from julia_core.training.tensors import load_data
 from julia_core.training.device import computes_in_bf16
 from julia_core.training.loop import StopFlag, TrainState, evaluate, train_one_epoch
 from julia_core.training.models import build_model

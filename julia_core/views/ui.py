@@ -146,8 +146,13 @@ def damaged_runs(run_list: list[Run]) -> None:
 # -- runs ---------------------------------------------------------------------------------------
 def all_runs() -> list[Run]:
     """The runs folder, newest first. A page asks several times per rerun and every session
-    asks every few seconds while a run is live: one listing serves them all for a second."""
-    return _run_listing(str(runs_root()))
+    asks every few seconds while a run is live: one listing serves them all for a second.
+    A runs folder that cannot be read at all (or a bad JULIA_MAX_RUNS) is one error, no runs."""
+    try:
+        return _run_listing(str(runs_root()))
+    except JuliaError as err:
+        st.error(str(err))
+        return []
 
 
 @st.cache_data(ttl=1.0, show_spinner=False, max_entries=20)

@@ -1,4 +1,4 @@
-"""A run's images on its device: the training side of its split, the validation side, the test set."""
+"""A run's images as tensors on its device: the training side of its split, the validation side, the test set."""
 from dataclasses import dataclass, replace
 from pathlib import Path
 
