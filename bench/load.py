@@ -23,10 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def train(data: Path, runs_root: Path, epochs: int, name: str) -> Path:
-    from julia_core.runs import launcher, store
+    from julia_core.runs import launcher
+    from julia_core.runs.status import ACTIVE
     from julia_core.training.config import make_config
     run_dir = launcher.launch(make_config("fast", data=str(data), epochs=epochs, name=name), runs_root)
-    launcher.wait_for(lambda: launcher.read_run(run_dir).state not in store.ACTIVE, 3600, 1.0)
+    launcher.wait_for(lambda: launcher.read_run(run_dir).state not in ACTIVE, 3600, 1.0)
     return run_dir.path
 
 
@@ -91,7 +92,8 @@ def main() -> None:
         quiet = throughput(train(data, runs_root, args.epochs, "alone"))
         print(f"alone: {quiet:.0f} img/s")
         started = time.monotonic()
-        from julia_core.runs import launcher, store
+        from julia_core.runs import launcher
+        from julia_core.runs.status import ACTIVE
         from julia_core.training.config import make_config
         run_dir = launcher.launch(make_config("fast", data=str(data), epochs=args.epochs, name="loaded"), runs_root)
         launcher.wait_for(lambda: run_dir.read_status().epoch >= 1, 600, 0.5)
@@ -99,7 +101,7 @@ def main() -> None:
         load = subprocess.run([sys.executable, __file__, "--sessions", str(args.sessions), "--every", str(every),
                                "--as-sessions", str(estimate)], capture_output=True, text=True)
         print(load.stdout.strip() or load.stderr[-2000:])
-        launcher.wait_for(lambda: launcher.read_run(run_dir).state not in store.ACTIVE, 3600, 1.0)
+        launcher.wait_for(lambda: launcher.read_run(run_dir).state not in ACTIVE, 3600, 1.0)
         loaded = throughput(run_dir)
         print(f"with {args.sessions} sessions rerunning every {every:g} s: {loaded:.0f} img/s, "
               f"{100 * (1 - loaded / quiet):.1f} % lower")

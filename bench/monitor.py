@@ -27,6 +27,7 @@ def make_runs(root: Path, count: int, points: int) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
     from julia_core.runs import store
+    from julia_core.runs.status import FINISHED, new_status
     from julia_core.runs.store import RunDir
     from julia_core.training.config import make_config
     for index in range(count):
@@ -35,9 +36,9 @@ def make_runs(root: Path, count: int, points: int) -> None:
         (run_dir / RunDir.CHECKPOINTS).mkdir(parents=True)
         config = make_config("fast", data="/nonexistent", lr=1e-3 * (1 + index % 5), seed=index)
         store.write_json(run_dir.config_file, config.to_dict())
-        status = store.new_status(store.FINISHED, 50, epoch=50, step=points, total_steps=points,
-                                  steps_per_epoch=points // 50, best_val_acc=0.8 + index / 1000, val_acc=0.8,
-                                  started="2026-01-01T00:00:00+00:00")
+        status = new_status(FINISHED, 50, epoch=50, step=points, total_steps=points,
+                            steps_per_epoch=points // 50, best_val_acc=0.8 + index / 1000, val_acc=0.8,
+                            started="2026-01-01T00:00:00+00:00")
         store.write_json(run_dir.status_file, status.to_dict())
         writer = SummaryWriter(str(run_dir), max_queue=1000)
         for step in range(points):

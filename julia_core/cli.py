@@ -1,6 +1,9 @@
 """`python -m julia_core SUBCOMMAND ...`: the same functions the dashboard calls.
 
 Bad input exits 2 with one line on stderr ("error: <culprit>: <what is wrong>"), never a traceback.
+
+Each command imports what it runs inside its run_* function: torch and tensorboard take seconds to
+import on a 2-core machine, and `--help`, `info` or `demo` need neither.
 """
 import argparse
 import dataclasses
@@ -10,7 +13,7 @@ from pathlib import Path
 
 from julia_core import settings
 from julia_core.data.dataset import KaggleDataset, SPLITS, SOURCES
-from julia_core.errors import JuliaError
+from julia_core.errors import EXPECTED_ERRORS, JuliaError, one_line
 from julia_core.data.images import SIZES
 
 
@@ -145,16 +148,16 @@ def run_demo(args) -> int:
         print(f"demo data set already at {args.out}")
         return 0
     started = time.perf_counter()
-    summary = generate_demo(args.out, args.train_per_class, args.test_per_class, args.seed, force=args.force)
-    print(f"wrote {summary.train_count} train and {summary.test_count} test images with "
-          f"{len(summary.fonts)} fonts to {summary.root} in {time.perf_counter() - started:.1f} s")
+    made = generate_demo(args.out, args.train_per_class, args.test_per_class, args.seed, force=args.force)
+    print(f"wrote {made.train_count} train and {made.test_count} test images with "
+          f"{len(made.fonts)} fonts to {made.root} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
 def run_info(args) -> int:
-    from julia_core.data.facts import summarize, summary_lines
+    from julia_core.data.facts import gather_facts, fact_lines
     dataset = KaggleDataset(_data_dir(args))
-    for line in summary_lines(summarize(dataset, decode=not args.quick)):
+    for line in fact_lines(gather_facts(dataset, decode=not args.quick)):
         print(line)
     return 0
 
@@ -186,11 +189,10 @@ def _runs_dir(args) -> Path:
 
 
 def run_train(args) -> int:
+    if args.run_dir:  # the launcher's detached child: a Stop during the imports is a request too
+        return _run_detached_trainer(args)
     from julia_core.runs import launcher, trainer
-    from julia_core.runs.store import RunDir
     runs_root = _runs_dir(args)
-    if args.run_dir:  # the launcher's detached child
-        return trainer.main(RunDir(args.run_dir), args.resume_in_place, not args.no_progress, console=False)
     if args.resume:
         run_dir = launcher.resolve_run(runs_root, args.resume)
         if args.detach:
@@ -207,6 +209,17 @@ def run_train(args) -> int:
         code = trainer.main(run_dir, False, not args.no_progress, console=True)
     print(run_dir.path)
     return code
+
+
+def _run_detached_trainer(args) -> int:
+    from julia_core.training.stop_flag import StopFlag
+    previous = StopFlag.install()
+    try:
+        from julia_core.runs import trainer
+        from julia_core.runs.store import RunDir
+        return trainer.main(RunDir(args.run_dir), args.resume_in_place, not args.no_progress, console=False)
+    finally:
+        StopFlag.restore(previous)
 
 
 def _train_config(args):
@@ -272,7 +285,8 @@ def run_predict(args) -> int:
     from julia_core.predict.ensemble import write_prediction
     run_dirs = _intact_runs(args)
     out = write_prediction(run_dirs, _data_dir(args), args.out, args.tta, args.device, args.checkpoint)
-    rows = sum(1 for _ in open(out)) - 1
+    with open(out) as file:
+        rows = sum(1 for _ in file) - 1
     print(f"wrote {out} ({rows} rows) from {len(run_dirs)} run(s){' with TTA' if args.tta else ''}")
     return 0
 
@@ -290,11 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
         return args.run(args)
-    except JuliaError as err:
-        print(f"error: {err}", file=sys.stderr)
-    except OSError as err:  # permissions, a full disk: name the file, skip the traceback
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+    except EXPECTED_ERRORS as err:  # bad input, permissions, a full disk: one line, no traceback
+        print(f"error: {one_line(err)}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,6 +1,9 @@
 """Default folders, read from the environment so the dashboard and the CLI agree."""
+import json
 import os
 from pathlib import Path
+
+from julia_core.files import write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "data" / "demo"
@@ -42,7 +45,6 @@ def state_file() -> Path:
 
 
 def load_state() -> dict:
-    import json
     try:
         value = json.loads(state_file().read_text())
         return value if isinstance(value, dict) else {}
@@ -52,11 +54,10 @@ def load_state() -> dict:
 
 def save_state(**values) -> None:
     """Merge values into the state file; a read-only home is not an error worth showing."""
-    import json
     state = load_state()
     state.update(values)
     try:
         state_file().parent.mkdir(parents=True, exist_ok=True)
-        state_file().write_text(json.dumps(state, indent=2))
+        write_text_atomic(state_file(), json.dumps(state, indent=2))
     except OSError:
         pass

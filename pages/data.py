@@ -3,36 +3,36 @@ import streamlit as st
 
 from julia_core.data import browse
 from julia_core.views.figures import class_histogram
-from julia_core.errors import JuliaError
-from julia_core.data.images import SIZES, open_image
+from julia_core.errors import EXPECTED_ERRORS, one_line
+from julia_core.data.dataset import SOURCE_NAMES
+from julia_core.data.images import MODE_NAMES, MODES, SIZES, open_image
 from julia_core.data.classes import CLASSES
-from julia_core.views.ui import data_dir, dataset_summary, images, open_dataset, sidebar
+from julia_core.views.ui import data_dir, dataset_facts, images, open_dataset, sidebar
 
 st.title("Data")
 sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
 #           widgets after switch_page (checked again), so no test could see a shared sidebar
 dataset = open_dataset()
-summary = dataset_summary(dataset) if dataset else None
-if summary is None:
+facts = dataset_facts(dataset) if dataset else None
+if facts is None:
     st.stop()
 
 st.caption(f"`{data_dir()}`")
 train, test, classes = st.columns(3)
-train.metric("Labelled train images", summary.train_count)
-test.metric("Test images", summary.test_count)
-classes.metric("Classes present", f"{summary.classes_present} of {len(summary.class_counts)}")
+train.metric("Labelled train images", facts.train_count)
+test.metric("Test images", facts.test_count)
+classes.metric("Classes present", f"{facts.classes_present} of {len(facts.class_counts)}")
 
-view = st.radio("Histogram", ["All labelled images", "Train / validation split (4:1, seed 0)"], horizontal=True)
-figure = class_histogram(browse.split_counts(dataset, 0.2, 0), by_part=not view.startswith("All"))
+view = st.radio("Histogram", [browse.ALL_LABELLED, browse.BY_SPLIT], horizontal=True)
+figure = class_histogram(browse.split_counts(dataset), by_part=view == browse.BY_SPLIT)
 st.plotly_chart(figure, width="stretch")
 
 st.subheader("Samples by label")
 left, middle, right, far = st.columns(4)
 label = left.selectbox("Label", list(CLASSES), index=CLASSES.index("A"))
 size = middle.selectbox("Size", SIZES, index=SIZES.index(28))
-mode = right.radio("Colour", ["L", "RGB"], format_func={"L": "grey", "RGB": "RGB"}.get, horizontal=True)
-source = far.radio("From", dataset.sources("train"), horizontal=True,
-                   format_func={"resized": "20x20 copies", "original": "originals"}.get)
+mode = right.radio("Colour", MODES, format_func=MODE_NAMES.get, horizontal=True)
+source = far.radio("From", dataset.sources("train"), horizontal=True, format_func=SOURCE_NAMES.get)
 show_original = st.toggle("Show the original beside each resized image", value=False,
                           disabled="original" not in dataset.sources("train"))
 ids = browse.ids_for_label(dataset, label)
@@ -58,11 +58,10 @@ st.subheader("Look up an image by ID")
 wanted = st.number_input("ID", min_value=0, value=int(dataset.train_ids[0]), step=1)
 try:
     found = browse.find_id(dataset, wanted)
-except JuliaError as err:
-    st.error(str(err))
+except EXPECTED_ERRORS as err:
+    st.error(one_line(err))
 else:
-    label_text = found["label"] or (f"test (answer key: {found['answer']})" if found["answer"] else "test, unlabelled")
-    st.write(f"**{found['id']}** · {found['split']} · label **{label_text}**")
+    st.write(f"**{found['id']}** · {found['split']} · label **{browse.label_text(found)}**")
     columns = st.columns(len(found["files"]) + 1)
     for column, (source_name, path) in zip(columns, found["files"].items()):
         column.image(open_image(path), caption=f"{source_name}: {path.name}", width=160)
@@ -72,4 +71,4 @@ else:
                           caption=f"as the model sees it: {size}x{size}", width=160)
 
 st.subheader("Folders: sizes and modes, train beside test")
-st.dataframe(browse.folder_frame(summary), hide_index=True, width="stretch")
+st.dataframe(browse.folder_frame(facts), hide_index=True, width="stretch")

@@ -2,9 +2,9 @@
 import streamlit as st
 
 from julia_core.data import browse
-from julia_core.errors import JuliaError
+from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.runs import audit
-from julia_core.runs.store import evaluable
+from julia_core.runs.listing import evaluable
 from julia_core.training.config import make_config
 from julia_core.views import mistakes
 from julia_core.views.figures import CELL_SCALES, CLASS_ORDERS, confusion_heatmap
@@ -17,9 +17,12 @@ def image_grid(dataset_root: str, source: str, items: list[tuple[int, str]]) -> 
     loaded = images(dataset, "train", source, 48, "RGB") if dataset else None
     if loaded is None:
         return
-    rows = browse.rows_by_id(loaded)
+    rows, missing = browse.rows_for(loaded, [image_id for image_id, _ in items])
+    if missing:
+        st.warning(f"{len(missing)} of these IDs (the first {missing[0]}) are not in {dataset_root}: "
+                   "the run was trained on another data set")
     columns = st.columns(8)
-    for index, (image_id, caption) in enumerate(items):
+    for index, (image_id, caption) in enumerate((i, c) for i, c in items if i in rows):
         columns[index % 8].image(loaded.images[rows[image_id]], width="stretch", caption=caption)
 
 
@@ -33,8 +36,8 @@ def label_audit() -> None:
             st.toast(f"queued {len(started)} fold runs")
             forget_runs()
             st.rerun()
-        except JuliaError as err:
-            st.error(str(err))
+        except EXPECTED_ERRORS as err:
+            st.error(one_line(err))
     if not groups:
         st.caption("No audit yet. Each fold's model predicts the images it never saw; the labels it disputes "
                    "most are listed here with their images.")
@@ -42,8 +45,8 @@ def label_audit() -> None:
     name = st.selectbox("Audit", list(groups))
     try:
         report = audit.audit_report(groups[name])
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
         return
     if not report.complete:
         st.progress(report.finished / report.folds, text=f"{report.finished} of {report.folds} folds finished")
@@ -68,8 +71,8 @@ if not candidates:
 run = st.selectbox("Run", candidates, format_func=lambda r: f"{r.name} ({r.state})")
 try:
     predictions = run.dir.read_val_predictions()
-except JuliaError as err:
-    st.error(str(err))
+except EXPECTED_ERRORS as err:
+    st.error(one_line(err))
     st.stop()
 
 matrix = mistakes.confusion_matrix(predictions.labels, predictions.predicted)

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from julia_core.errors import JuliaError
+from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.predict import submission
-from julia_core.predict.ensemble import score_val, submission_path, write_prediction
-from julia_core.runs.store import submittable
+from julia_core.predict.ensemble import score_val, write_new_submission
+from julia_core.runs.listing import submittable
 from julia_core.views.figures import predicted_classes
 from julia_core.views.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
 
@@ -22,8 +22,8 @@ if not finished:
     st.stop()
 try:
     dataset.require_test_images()
-except JuliaError as err:
-    st.error(str(err))
+except EXPECTED_ERRORS as err:
+    st.error(one_line(err))
     st.stop()
 chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished, default=finished[:1],
                         format_func=lambda r: f"{r.name} (best val acc {r.status.best or 0:.4f})")
@@ -35,24 +35,24 @@ if score_column.button("Score this choice on the validation split", disabled=not
         with st.spinner("scoring ..."):
             right, images = score_val([run.dir for run in chosen], data_dir(), tta)
         score_column.metric("Validation accuracy", f"{right / images:.4f}", help=f"{right} of {images}")
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
 if predict_column.button("Predict the test split", type="primary", disabled=not chosen):
     bar = st.progress(0.0, text="predicting ...")
     try:
-        out = write_prediction([run.dir for run in chosen], data_dir(), submission_path(runs_root(), chosen, tta),
-                               tta=tta, progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total}"))
+        out = write_new_submission(chosen, data_dir(), runs_root(), tta,
+                                   progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total}"))
         st.session_state.submission = str(out)
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
     bar.empty()
 
 if "submission" in st.session_state:
     path = Path(st.session_state.submission)
     try:
         rows = submission.validate_submission(path, dataset.test_ids)
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
         st.stop()
     st.success(f"`{path.name}`: valid: header ID,Class, each of the {len(rows)} test IDs exactly once, valid classes")
     answers = dataset.answer_key()

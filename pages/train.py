@@ -2,13 +2,14 @@
 import streamlit as st
 
 from julia_core.runs import launcher
-from julia_core.runs.store import RESUMABLE, weight_sources
+from julia_core.runs.listing import active, resumable, weight_sources
 from julia_core.training.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, make_config
-from julia_core.errors import JuliaError
-from julia_core.data.images import SIZES
+from julia_core.errors import EXPECTED_ERRORS, one_line
+from julia_core.data.dataset import SOURCE_NAMES, SOURCES
+from julia_core.data.images import MODE_NAMES, MODES, SIZES
 from julia_core.training.models import MODELS
-from julia_core.views.ui import (LIVE_SECONDS, all_runs, data_dir, device_summary, forget_runs, progress_text, runs_root,
-                           sidebar)
+from julia_core.views.ui import (all_runs, data_dir, device_summary, ended_text, epoch_text, forget_runs, live_every,
+                                progress_text, runs_root, sidebar)
 
 st.title("Train")
 sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
@@ -24,17 +25,16 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
     """Every training option, starting from the preset's values; returns them as a dict."""
     d = defaults
     sources = weight_sources(all_runs())
-    labels = {str(r.path): f"{r.name} ({r.config.model}, {r.config.mode})" for r in sources}
+    labels = {str(r.path): f"{r.name} ({r.model}, {MODE_NAMES[r.config.mode]})" for r in sources}
     a, b, c = st.columns(3)
     values = {
         "model": a.selectbox("Model", list(MODELS), index=list(MODELS).index(d.model), key=f"{key}model",
                              help="; ".join(f"{n}: {m.description}" for n, m in MODELS.items())),
         "image_size": b.selectbox("Image size (px)", SIZES, index=SIZES.index(d.image_size), key=f"{key}size"),
-        "mode": c.radio("Colour", ["L", "RGB"], index=["L", "RGB"].index(d.mode), horizontal=True,
-                        format_func={"L": "grey", "RGB": "RGB"}.get, key=f"{key}mode"),
-        "source": a.radio("Source", ["resized", "original"], index=["resized", "original"].index(d.source),
-                          horizontal=True, key=f"{key}source",
-                          format_func={"resized": "20x20 copies", "original": "originals"}.get),
+        "mode": c.radio("Colour", MODES, index=MODES.index(d.mode), horizontal=True,
+                        format_func=MODE_NAMES.get, key=f"{key}mode"),
+        "source": a.radio("Source", SOURCES, index=SOURCES.index(d.source), horizontal=True, key=f"{key}source",
+                          format_func=SOURCE_NAMES.get),
         "keep_aspect": b.checkbox("Keep aspect ratio (pad)", d.keep_aspect, key=f"{key}aspect"),
         "epochs": c.number_input("Epochs", 1, 10_000, d.epochs, key=f"{key}epochs"),
         "batch_size": a.number_input("Batch size", 1, 65_536, d.batch_size, key=f"{key}batch"),
@@ -92,20 +92,19 @@ if start:
         run_dir = launcher.launch(make_config(preset, data=str(data_dir()), **values), runs_root())
         forget_runs()
         st.success(f"Started `{run_dir.name}` (see Monitor); queued if another run is going.")
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
 
 
-@st.fragment(run_every=LIVE_SECONDS if any(r.active for r in all_runs()) else None)
+@st.fragment(run_every=live_every(all_runs()))
 def run_queue() -> None:
     """Queued and running runs with progress and Stop; stopped and failed ones with Resume."""
     run_list = all_runs()
-    active = [r for r in run_list if r.active]
-    resumable = [r for r in run_list if r.state in RESUMABLE][:10]
-    st.subheader(f"Active runs ({len(active)})")
-    if not active:
+    queue, ended = active(run_list), resumable(run_list)
+    st.subheader(f"Active runs ({len(queue)})")
+    if not queue:
         st.caption("Nothing running. Start a run above, or resume one below.")
-    for run in active:
+    for run in queue:
         name, bar, button = st.columns([3, 6, 1])
         name.write(f"**{run.name}**  \n{run.state} · {run.model} · {run.status.device or ''}")
         fraction, text = progress_text(run.status)
@@ -114,21 +113,21 @@ def run_queue() -> None:
             try:
                 st.toast(launcher.stop(run.dir))
                 forget_runs()
-            except JuliaError as err:
-                st.error(str(err))
-    if resumable:
+            except EXPECTED_ERRORS as err:
+                st.error(one_line(err))
+    if ended:
         st.subheader("Stopped and failed")
-        for run in resumable:
+        for run in ended:
             name, info, button = st.columns([3, 6, 1])
-            name.write(f"**{run.name}**  \n{run.state} at epoch {run.status.epoch}/{run.status.epochs}")
-            info.caption(run.status.error or "stopped by request")
+            name.write(f"**{run.name}**  \n{run.state} at {epoch_text(run.status)}")
+            info.caption(ended_text(run.status))
             if button.button("Resume", key=f"resume-{run.name}"):
                 try:
                     launcher.resume(run.dir, runs_root())
                     forget_runs()
                     st.toast(f"{run.name} queued to resume")
-                except JuliaError as err:
-                    st.error(str(err))
+                except EXPECTED_ERRORS as err:
+                    st.error(one_line(err))
 
 
 run_queue()

@@ -13,6 +13,9 @@ from julia_core.synthetic import demo
 from julia_core.synthetic.demo import generate_demo
 from julia_core.data.label_file import write_labels
 
+# A run that trains in a second or two on the small demo set.
+QUICK = dict(model="charnet", image_size=20, batch_size=32, eval_batch_size=256, epochs=1, augment=0.5)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO_ROOT.parent / "shared" / "julia-kaggle"
 needs_real_data = pytest.mark.skipif(not (REAL_DATA / "trainLabels.csv").exists(),

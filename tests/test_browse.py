@@ -1,4 +1,5 @@
 import pytest
+from PIL import Image
 
 from julia_core.data import browse
 from julia_core.data.dataset import KaggleDataset
@@ -28,8 +29,11 @@ def test_find_id(small_demo):
 
 def test_original_image(small_demo):
     dataset = KaggleDataset(small_demo)
-    image = browse.original_image(dataset, "train", dataset.train_ids[0])
-    assert image.size != (20, 20) or image.format == "PNG"
+    image_id = dataset.train_ids[0]
+    image = browse.original_image(dataset, "train", image_id)
+    assert image.format == "PNG"  # PNG bytes behind a .Bmp name, as Kaggle's originals
+    with Image.open(dataset.image_path("train", "original", image_id)) as on_disk:
+        assert image.size == on_disk.size and image.size != (20, 20)
 
 
 def test_split_counts_follow_the_training_split(small_demo):

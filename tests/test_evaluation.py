@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from julia_core.runs.store import RunDir, RunError, ValPredictions
+from julia_core.errors import RunError
+from julia_core.runs.store import RunDir, ValPredictions
 from julia_core.views import mistakes
 from julia_core.data.classes import CLASSES, class_index
 

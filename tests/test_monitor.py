@@ -1,11 +1,14 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
 from julia_core.runs import launcher
-from julia_core.runs.store import Status
-from julia_core.views.curves import ScalarStream, comparison_table, curve_frame, default_selection, smooth
-from julia_core.views.ui import format_seconds, progress_text
+from julia_core.runs.status import Status
+from julia_core.views.curves import (ScalarStream, comparison_table, curve_frame, default_selection, events_note,
+                                     find_chosen, needs_attention, smooth, steps_per_epoch)
+from julia_core.views.ui import ended_text, epoch_text, format_seconds, progress_text
 
 
 def write_points(folder, start, stop, tag="train/loss_step"):
@@ -116,3 +119,37 @@ def test_curve_figure_one_line_per_run_and_series():
     assert len(figure.data) == 4
     assert figure.data[0].line.color == figure.data[1].line.color != figure.data[2].line.color
     assert {trace.line.dash for trace in figure.data} == {"solid", "dot"}
+
+
+def test_monitor_says_why_a_run_has_no_curves(demo_run, tmp_path):
+    import shutil
+    _, good = demo_run
+    copy = shutil.copytree(good, tmp_path / good.name)
+    [run] = launcher.list_runs(tmp_path)
+    stream = ScalarStream(copy)
+    assert events_note(run, stream.reload(), stream) is None
+    for events in copy.glob("events.out.tfevents.*"):
+        events.write_bytes(b"\x13garbage" * 50)  # tensorboard's reader skips it without a word
+    stream = ScalarStream(copy)
+    assert events_note(run, stream.reload(), stream) == (
+        f"{run.name}: 1 epoch(s) done, but its event files hold no readable per-epoch points (damaged or deleted)")
+
+
+def test_chosen_runs_that_vanished_are_named_and_the_rest_found(demo_run):
+    root, good = demo_run
+    runs = launcher.list_runs(root)
+    present, gone = find_chosen([good.name, "20260101-000000-deleted"], runs)
+    assert [run.name for run in present] == [good.name] and gone == ["20260101-000000-deleted"]
+    assert steps_per_epoch(present) == {good.name: present[0].status.steps_per_epoch}
+    assert not needs_attention(present[0])  # finished: shown closed
+    for state in ("running", "failed"):
+        run = dataclasses.replace(present[0], status=dataclasses.replace(present[0].status, state=state))
+        assert needs_attention(run), state
+    assert needs_attention(dataclasses.replace(present[0], damage="status.json: empty"))
+
+
+def test_why_a_run_ended_in_a_line():
+    assert ended_text(Status(state="stopped")) == "stopped by request"
+    assert ended_text(Status(state="failed")) == "failed, no reason recorded"
+    assert ended_text(Status(state="failed", error="out of memory")) == "out of memory"
+    assert epoch_text(Status(epoch=2, epochs=None)) == "epoch 2/?"

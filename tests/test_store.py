@@ -6,13 +6,18 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from conftest import REPO_ROOT
 from streamlit.testing.v1 import AppTest
 
+from julia_core.runs.listing import submittable
 from julia_core import cli
 from julia_core.runs import launcher, store, trainer
-from julia_core.runs.store import DAMAGED, RunDamaged, RunDir, Status
+from julia_core.runs.status import DAMAGED, Status, new_status
+from julia_core.errors import RunDamaged
+from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "20261201-112538-written-by-v1"  # stopped at epoch 2, batch 1
@@ -49,7 +54,7 @@ def _update_many(path: str, field: str, times: int) -> None:
 def test_concurrent_updates_from_several_processes_lose_no_field(tmp_path):
     """The trainer's progress, a Stop request and a reader's mark race for one status.json: every
     writer's last value survives, because each read-merge-write holds the lock."""
-    run_dir = RunDir.create(tmp_path, "race", TrainConfig(), store.new_status("running", 5))
+    run_dir = RunDir.create(tmp_path, "race", TrainConfig(), new_status("running", 5))
     fields = ["epoch", "step", "total_steps", "steps_per_epoch", "epoch_batch", "best_epoch"]
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_update_many, args=(str(run_dir.path), field, 60)) for field in fields]
@@ -65,7 +70,7 @@ def test_concurrent_updates_from_several_processes_lose_no_field(tmp_path):
 
 
 def test_a_new_run_is_complete_when_it_appears(tmp_path):
-    run_dir = RunDir.create(tmp_path, "whole", TrainConfig(epochs=7), store.new_status("queued", 7))
+    run_dir = RunDir.create(tmp_path, "whole", TrainConfig(epochs=7), new_status("queued", 7))
     assert run_dir.read_config().epochs == 7 and run_dir.read_status().state == "queued"
     assert run_dir.path.stat().st_mode & 0o777 == 0o777 & ~_umask()  # an ordinary folder, not a private temp
     assert [p.name for p in tmp_path.iterdir()] == [run_dir.name]
@@ -102,6 +107,9 @@ DAMAGE = {  # kind: (how to damage a finished run, what the one line says)
     "config wrong type": (lambda d: _write(d / "config.json", json.dumps(
         {**json.loads((d / "config.json").read_text()), "epochs": "ten"}).encode()),
         "config.json: option 'epochs' is 'ten', expected a whole number"),
+    "config value no run takes": (lambda d: _write(d / "config.json", json.dumps(
+        {**json.loads((d / "config.json").read_text()), "eval_batch_size": 0}).encode()),
+        "config.json: eval batch size must be at least 1, got 0"),
     "config unknown option": (lambda d: _write(d / "config.json", b'{"colour": "blue"}'),
                               "config.json: unknown option(s) in config: colour"),
     "config noise": (lambda d: _write(d / "config.json", bytes(range(256)) * 4), "config.json: not text"),
@@ -154,7 +162,7 @@ def test_every_damaged_run_is_listed_with_its_reason_and_the_rest_keep_working(d
         assert run.state == DAMAGED and reason in run.damage, (kind, run.damage)
         assert "\n" not in run.damage
     assert runs["20260102-000000-a-file"].damage.endswith("is a file, not a run folder")
-    assert [run.name for run in store.submittable(list(runs.values()))] == [good]
+    assert [run.name for run in submittable(list(runs.values()))] == [good]
 
 
 @pytest.mark.parametrize("kind", list(DAMAGE))
@@ -193,6 +201,52 @@ def test_every_page_names_the_damaged_runs_and_keeps_working(damaged_runs, small
     assert len(warnings) == len(DAMAGE) + 1
     for kind in DAMAGE:
         assert any(w.startswith(_name(kind) + ":") and DAMAGE[kind][1] in w for w in warnings), kind
+
+
+def _other_model(d: Path) -> None:
+    config = json.loads((d / "config.json").read_text())
+    _write(d / "config.json", json.dumps({**config, "model": "charnet_wide"}).encode())
+
+
+def _predictions_of_three_classes(d: Path) -> None:
+    with np.load(d / "val_predictions.npz") as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    np.savez(d / "val_predictions.npz", **{**arrays, "probs": arrays["probs"][:, :3]})
+
+
+DEEP_DAMAGE = {  # damage a listing's cheap checks cannot see: found when the file is opened
+    "weights of another model": (_other_model, "checkpoints/best.pt: its weights do not fit the charnet_wide"),
+    "checkpoint without weights": (lambda d: torch.save({"model": [1, 2]}, d / "checkpoints" / "best.pt"),
+                                   "checkpoints/best.pt: not a julia_core checkpoint (no 'model' weights)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(DEEP_DAMAGE))
+def test_predict_and_score_name_a_checkpoint_that_does_not_fit(demo_run, small_demo, kind, capsys, tmp_path):
+    _, good = demo_run
+    copy = shutil.copytree(good, tmp_path / "runs" / good.name)
+    damage, reason = DEEP_DAMAGE[kind]
+    damage(copy)
+    for args in (["predict", "--out", str(tmp_path / "s.csv")], ["score"]):
+        assert cli.main([*args, "--run", good.name, "--runs", str(tmp_path / "runs"), "--data", str(small_demo)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and reason in err, (args, err)
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_evaluate_names_validation_predictions_of_the_wrong_shape(demo_run, small_demo, monkeypatch, tmp_path):
+    _, good = demo_run
+    copy = shutil.copytree(good, tmp_path / "runs" / good.name)
+    _predictions_of_three_classes(copy)
+    with pytest.raises(RunDamaged, match=r"val_predictions.npz: arrays of mismatched shapes .*probs \(62, 3\)"):
+        RunDir(copy).read_val_predictions()
+    monkeypatch.setenv("JULIA_DATA", str(small_demo))
+    monkeypatch.setenv("JULIA_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=60).run()
+    app.switch_page("pages/evaluate.py").run()
+    assert not app.exception, app.exception
+    assert any("val_predictions.npz: arrays of mismatched shapes" in e.value for e in app.error)
 
 
 def test_a_damaged_checkpoint_is_one_line_when_loaded(tmp_path):
@@ -241,7 +295,7 @@ def test_a_run_written_by_the_previous_version_lists_predicts_and_resumes(old_ru
                      "--out", str(tmp_path / "s.csv")]) == 0
     assert "(62 rows)" in capsys.readouterr().out
     assert launcher.check_resumable(run.dir) is True
-    assert trainer.run(run.dir, resume=True, show_progress=False, console=False) == 0
+    assert trainer.run(run.dir, resume=launcher.claim_for_resume(run.dir), show_progress=False, console=False) == 0
     status = run.dir.read_status()
     assert status.state == "finished" and status.epoch == 3 and status.step == 9
     assert "resumed from checkpoints/last.pt: epoch 1, batch 1, step 4" in (run_dir / "train.log").read_text()

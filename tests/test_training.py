@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_cli as cli
-from conftest import run_cli_process
+from conftest import QUICK, run_cli_process
 
+from julia_core.runs.listing import weight_sources
+from julia_core.errors import RunError
+from julia_core.runs.status import new_status
 from julia_core.runs import store
 from julia_core.runs.store import RunDir
 from julia_core.runs import launcher
@@ -20,7 +23,6 @@ from julia_core.runs.events import read_scalars
 from julia_core.data.classes import CLASSES
 from julia_core.predict.submission import accuracy_against, validate_submission
 
-QUICK = dict(model="charnet", image_size=20, batch_size=32, eval_batch_size=256, epochs=1, augment=0.5)
 
 
 def wait_state(run_dir, states, timeout=120):
@@ -220,7 +222,7 @@ def test_cuda_asked_for_on_a_cpu_machine(small_demo, tmp_path):
 
 
 def test_two_launches_in_one_second_get_two_directories(tmp_path):
-    config, status = make_config("fast"), store.new_status("queued", 1)
+    config, status = make_config("fast"), new_status("queued", 1)
     first, second = (RunDir.create(tmp_path, "same", config, status) for _ in range(2))
     assert first != second and first.path.is_dir() and second.path.is_dir()
     assert {first.name, second.name} == {first.name, first.name + "-2"}
@@ -268,7 +270,7 @@ def test_kill_9_is_noticed_and_resume_recovers(small_demo, tmp_path, monkeypatch
 def test_dead_process_with_running_status_is_marked_failed(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    status = store.new_status("running", 5, pid=dead.pid, pgid=dead.pid)
+    status = new_status("running", 5, pid=dead.pid, pgid=dead.pid)
     run_dir = RunDir.create(tmp_path, "ghost", make_config("fast"), status)
     (run_dir / "train.log").write_text("line one\nepoch 1/5 ...\n")
     [run] = launcher.list_runs(tmp_path)
@@ -321,7 +323,7 @@ def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
             return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
     path = tmp_path / "evil.pt"
     torch.save({"model": Payload()}, path)
-    with pytest.raises(store.RunError, match="evil.pt: refused"):
+    with pytest.raises(RunError, match="evil.pt: refused"):
         store.load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
 
@@ -357,7 +359,7 @@ def test_init_from_a_missing_file_is_refused(small_demo, tmp_path):
 
 
 def test_weight_sources_are_runs_with_a_best_checkpoint(finished_run):
-    sources = store.weight_sources(launcher.list_runs(finished_run.parent))
+    sources = weight_sources(launcher.list_runs(finished_run.parent))
     assert [run.path for run in sources] == [finished_run]
 
 

@@ -31,6 +31,13 @@ def rows_by_id(loaded: LoadedImages) -> dict[int, int]:
     return {int(image_id): row for row, image_id in enumerate(loaded.ids)}
 
 
+def rows_for(loaded: LoadedImages, ids) -> tuple[dict[int, int], list[int]]:
+    """The rows of these IDs in `loaded`, and the IDs it does not hold (a run trained on another
+    data set than the one open now)."""
+    rows = rows_by_id(loaded)
+    return ({int(i): rows[int(i)] for i in ids if int(i) in rows}, [int(i) for i in ids if int(i) not in rows])
+
+
 def original_image(dataset: KaggleDataset, split: str, image_id: int) -> Image.Image | None:
     """The original crop (train/ or test/), or None when the set has no originals."""
     if "original" not in dataset.sources(split):
@@ -53,6 +60,17 @@ def find_id(dataset: KaggleDataset, image_id: int) -> dict:
             "answer": answers.get(image_id) if answers else None, "files": files}
 
 
+def label_text(found: dict) -> str:
+    """How the Data page names find_id's answer: the label, or what is known of a test image."""
+    if found["label"]:
+        return found["label"]
+    return f"test (answer key: {found['answer']})" if found["answer"] else "test, unlabelled"
+
+
+# The Data page's histogram: every labelled image, or the two sides of the split training uses.
+ALL_LABELLED, BY_SPLIT = "All labelled images", "Train / validation split (4:1, seed 0)"
+
+
 def split_counts(dataset: KaggleDataset, val_fraction: float = 0.2, seed: int = 0) -> pd.DataFrame:
     """Images per class on each side of the stratified split training uses."""
     labels = np.array([CLASSES.index(name) for name in dataset.labels.values()])
@@ -64,11 +82,11 @@ def split_counts(dataset: KaggleDataset, val_fraction: float = 0.2, seed: int = 
                          "part": ["train"] * len(CLASSES) + ["validation"] * len(CLASSES)})
 
 
-def folder_frame(summary) -> pd.DataFrame:
+def folder_frame(facts) -> pd.DataFrame:
     """One row per image folder: count, sizes, modes, formats, ignored entries."""
     return pd.DataFrame([{
         "folder": f.folder, "images": f.count, "sizes": f.size_text(),
         "modes": ", ".join(f"{m} {n}" for m, n in f.modes.most_common()),
         "formats": ", ".join(f"{m} {n}" for m, n in f.formats.most_common()),
         "ignored entries": len(f.ignored),
-    } for f in summary.folders])
+    } for f in facts.folders])

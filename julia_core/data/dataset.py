@@ -22,6 +22,7 @@ from julia_core.data.classes import class_index
 
 SPLITS = ("train", "test")
 SOURCES = ("resized", "original")  # Kaggle's 20x20 copies, or the original crops
+SOURCE_NAMES = {"resized": "20x20 copies", "original": "originals"}  # as the pages name them
 LABELS_FILE = "trainLabels.csv"
 ANSWERS_FILE = "testAnswers.csv"
 CACHE_VERSION = 1  # bump when decoding or resizing changes what a cached array holds

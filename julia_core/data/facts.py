@@ -10,7 +10,7 @@ from julia_core.data.classes import CLASSES
 
 
 @dataclass
-class FolderSummary:
+class FolderFacts:
     folder: str
     count: int
     modes: Counter
@@ -29,19 +29,19 @@ class FolderSummary:
 
 
 @dataclass
-class DatasetSummary:
+class DatasetFacts:
     root: str
     train_count: int
     test_count: int
     class_counts: dict[str, int]  # every class in a-z A-Z 0-9 order, zeros included
-    folders: list[FolderSummary]
+    folders: list[FolderFacts]
 
     @property
     def classes_present(self) -> int:
         return sum(1 for count in self.class_counts.values() if count)
 
 
-def summarize(dataset: KaggleDataset, decode: bool = True, workers: int = 4) -> DatasetSummary:
+def gather_facts(dataset: KaggleDataset, decode: bool = True, workers: int = 4) -> DatasetFacts:
     """decode=True decodes every image, so a truncated file is found here, not mid-training."""
     folders = []
     for (split, source), folder in dataset.folders.items():
@@ -50,10 +50,10 @@ def summarize(dataset: KaggleDataset, decode: bool = True, workers: int = 4) -> 
             facts = list(pool.map(lambda path: _image_facts(path, decode), paths))
         modes, formats, sizes = zip(*facts)
         sizes = np.array(sizes)
-        folders.append(FolderSummary(folder_name(split, source) + "/", len(paths), Counter(modes),
+        folders.append(FolderFacts(folder_name(split, source) + "/", len(paths), Counter(modes),
                                      Counter(formats), sizes[:, 0], sizes[:, 1], folder.ignored))
     counts = Counter(dataset.labels.values())
-    return DatasetSummary(str(dataset.root), len(dataset.train_ids), len(dataset.test_ids),
+    return DatasetFacts(str(dataset.root), len(dataset.train_ids), len(dataset.test_ids),
                           {name: counts.get(name, 0) for name in CLASSES}, folders)
 
 
@@ -62,17 +62,17 @@ def _image_facts(path, decode: bool):
     return image.mode, image.format or "?", image.size
 
 
-def summary_lines(summary: DatasetSummary) -> list[str]:
+def fact_lines(facts: DatasetFacts) -> list[str]:
     """The text `python -m julia_core info` prints."""
-    counts = [c for c in summary.class_counts.values() if c]
+    counts = [c for c in facts.class_counts.values() if c]
     lines = [
-        f"data set:      {summary.root}",
-        f"train images:  {summary.train_count} labelled",
-        f"test images:   {summary.test_count}",
-        f"classes:       {summary.classes_present} of {len(summary.class_counts)} "
+        f"data set:      {facts.root}",
+        f"train images:  {facts.train_count} labelled",
+        f"test images:   {facts.test_count}",
+        f"classes:       {facts.classes_present} of {len(facts.class_counts)} "
         f"(images per class {min(counts)} to {max(counts)})",
     ]
-    for folder in summary.folders:
+    for folder in facts.folders:
         modes = ", ".join(f"{mode} {n}" for mode, n in folder.modes.most_common())
         formats = ", ".join(f"{fmt} {n}" for fmt, n in folder.formats.most_common())
         lines.append(f"{folder.folder:<14} {folder.count} images, {folder.size_text()}; "

@@ -11,6 +11,7 @@ from julia_core.errors import DataError
 IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg")
 SIZES = (20, 28, 32, 48, 64)
 MODES = ("L", "RGB")  # grey, colour
+MODE_NAMES = {"L": "grey", "RGB": "RGB"}  # as the pages name them
 # Far above any street-sign crop (the largest real original is 616x648), far below what
 # would exhaust memory: a decompression bomb is refused before it is decoded.
 MAX_PIXELS = 40_000_000

@@ -68,9 +68,9 @@ def _check_header(path: Path, row: list[str]) -> None:
     raise DataError(f"{path} line 1: header must be 'ID,Class', found {found!r}{hint}")
 
 
-def write_labels(path: Path, labels: dict[int, str]) -> None:
+def write_labels(path: Path, labels: dict[int, str], replace: bool = True) -> None:
     """Write `ID,Class` rows, CRLF-terminated like Kaggle's own files; atomically, so a reader
     (or a full disk) never leaves half a submission."""
     lines = [",".join(HEADER)] + [f"{image_id},{name}" for image_id, name in labels.items()]
     data = ("\r\n".join(lines) + "\r\n").encode("utf-8")
-    write_atomic(Path(path), lambda file: file.write(data))
+    write_atomic(Path(path), lambda file: file.write(data), replace)

@@ -1,4 +1,5 @@
 """Predict the test split from one run or the mean probabilities of several; write a submission."""
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -7,12 +8,14 @@ import torch
 from julia_core.data.dataset import KaggleDataset
 from julia_core.data.split import run_split, same_split, split_key
 from julia_core.errors import DataError
-from julia_core.predict.inference import predict_probabilities
+from julia_core.predict.inference import predict_as_trained
 from julia_core.predict.submission import validate_submission, write_submission
-from julia_core.runs.store import BEST, RunDamaged, RunDir
+from julia_core.errors import RunDamaged
+from julia_core.runs.store import BEST, RunDir
 from julia_core.training.config import TrainConfig
 from julia_core.training.device import select_device
 from julia_core.training.models import build_model
+from julia_core.training.tensors import run_images
 
 
 def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = BEST) -> tuple[torch.nn.Module, TrainConfig]:
@@ -25,7 +28,7 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = BEST) 
     model = build_model(config.model, 1 if config.mode == "L" else 3, config.channels_last).to(device)
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError:  # config.json edited since, or the checkpoint of another run copied in
+    except (RuntimeError, TypeError, AttributeError):  # config.json edited since, another run's file copied in
         raise RunDamaged(f"{run_dir.checkpoint_file(checkpoint)}: its weights do not fit the {config.model} for "
                          f"{config.mode} images that {RunDir.CONFIG} describes") from None
     return model.eval(), config
@@ -43,11 +46,10 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
     for index, run_dir in enumerate(run_dirs):
         model, config = load_run_model(run_dir, target, checkpoint)
         source = config.source if config.source in dataset.sources("test") else dataset.default_source("test")
-        test = dataset.load("test", source, config.image_size, config.mode, config.keep_aspect)
+        test = run_images(dataset, "test", config, source)
         step = (lambda done, count, index=index: progress(index * count + done, len(run_dirs) * count)) \
             if progress else None  # one bar over all the runs
-        probs = predict_probabilities(model, torch.from_numpy(test.images).to(target), config.normalize,
-                                      config.eval_batch_size, config.amp, config.channels_last, tta, step).numpy()
+        probs = predict_as_trained(model, torch.from_numpy(test.images).to(target), config, tta, step).numpy()
         total = probs if total is None else total + probs
         ids = test.ids
     return ids, total / len(run_dirs)
@@ -72,10 +74,9 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
         elif not same_split(config, first[1]):
             raise DataError(f"{Path(run_dir).name}: validates on another split than {first[0]} "
                             "(seed, validation fraction or folds differ); an ensemble score needs one split")
-        train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
+        train = run_images(dataset, "train", config)
         _, val = run_split(train.labels, config)
-        probs = predict_probabilities(model, torch.from_numpy(train.images[val]).to(target), config.normalize,
-                                      config.eval_batch_size, config.amp, config.channels_last, tta).numpy()
+        probs = predict_as_trained(model, torch.from_numpy(train.images[val]).to(target), config, tta).numpy()
         entry = folds.setdefault(split_key(config), [train.ids[val], train.labels[val], 0.0, 0])
         entry[2], entry[3] = entry[2] + probs, entry[3] + 1
     parts = [folds[key] for key in sorted(folds)]
@@ -90,22 +91,34 @@ def score_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = Fa
     return int((probs.argmax(1) == labels).sum()), len(labels)
 
 
-def submission_path(runs_root: Path, runs: list, tta: bool) -> Path:
-    """runs/submissions/<YYYYmmdd-HHMMSS>-<run or ensemble-N>[-tta].csv: kept, never overwritten."""
-    from datetime import datetime
+def submission_names(runs_root: Path, runs: list, tta: bool):
+    """runs/submissions/<YYYYmmdd-HHMMSS>-<run or ensemble-N>[-tta].csv, then -2, -3, ... after it."""
     name = runs[0].name if len(runs) == 1 else f"ensemble-{len(runs)}"
-    folder = Path(runs_root) / "submissions"
     stem = f"{datetime.now():%Y%m%d-%H%M%S}-{name}{'-tta' if tta else ''}"
-    path, n = folder / f"{stem}.csv", 1
-    while path.exists():
-        n += 1
-        path = folder / f"{stem}-{n}.csv"
-    return path
+    folder = Path(runs_root) / "submissions"
+    yield folder / f"{stem}.csv"
+    for n in range(2, 10_000):
+        yield folder / f"{stem}-{n}.csv"
+
+
+def write_new_submission(runs: list, data_dir: Path, runs_root: Path, tta: bool = False, progress=None) -> Path:
+    """The runs' submission under runs/submissions/, kept and never overwritten: the name is taken
+    when the file is written, so two sessions predicting in the same second get two files."""
+    ids, probs = predict_test([run.dir for run in runs], data_dir, tta, progress=progress)
+    for path in submission_names(runs_root, runs, tta):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write_submission(path, ids, probs.argmax(1), replace=False)
+        except FileExistsError:
+            continue
+        validate_submission(path, ids)
+        return path
+    raise DataError(f"{Path(runs_root) / 'submissions'}: no free file name left for {path.name}")
 
 
 def write_prediction(run_dirs: list[Path], data_dir: Path, out: Path, tta: bool = False,
                      device: str = "auto", checkpoint: str = "best", progress=None) -> Path:
-    """The Kaggle submission file, validated after writing."""
+    """The Kaggle submission file at `out` (replaced if there), validated after writing."""
     ids, probs = predict_test(run_dirs, data_dir, tta, device, checkpoint, progress)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 import torch
 
 from julia_core.training.augment import to_input, tta_views
+from julia_core.training.config import TrainConfig
 from julia_core.training.device import autocast
 
 
@@ -26,3 +27,10 @@ def predict_probabilities(model: torch.nn.Module, images: torch.Tensor, normaliz
             progress(min(start + batch_size, len(images)), len(images))
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.zeros(0, 62)
+
+
+def predict_as_trained(model: torch.nn.Module, images: torch.Tensor, config: TrainConfig, tta: bool = False,
+                       progress=None) -> torch.Tensor:
+    """predict_probabilities with a run's own normalisation, batch size, precision and layout."""
+    return predict_probabilities(model, images, config.normalize, config.eval_batch_size, config.amp,
+                                 config.channels_last, tta, progress)

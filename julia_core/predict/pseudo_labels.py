@@ -13,7 +13,8 @@ import torch
 from julia_core.data.split import split_key
 from julia_core.errors import JuliaError
 from julia_core.predict.ensemble import predict_test
-from julia_core.runs.store import BEST, RunDamaged, RunDir
+from julia_core.errors import RunDamaged
+from julia_core.runs.store import BEST, RunDir
 from julia_core.training.config import TrainConfig
 from julia_core.training.tensors import Data
 

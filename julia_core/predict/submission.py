@@ -8,9 +8,10 @@ from julia_core.data.label_file import read_labels, write_labels
 from julia_core.data.classes import CLASSES, class_name
 
 
-def write_submission(path: Path, ids, class_indices) -> Path:
+def write_submission(path: Path, ids, class_indices, replace: bool = True) -> Path:
+    """With replace=False an existing file is FileExistsError and stays as it was."""
     labels = {int(i): class_name(int(c)) for i, c in zip(np.asarray(ids), np.asarray(class_indices))}
-    write_labels(path, labels)
+    write_labels(path, labels, replace)
     return Path(path)
 
 

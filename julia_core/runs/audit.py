@@ -14,7 +14,9 @@ import pandas as pd
 from julia_core.data.classes import CLASSES
 from julia_core.errors import JuliaError
 from julia_core.runs import launcher
-from julia_core.runs.store import FINISHED, Run, RunDir, ValPredictions
+from julia_core.runs.status import FINISHED
+from julia_core.runs.listing import Run
+from julia_core.runs.store import RunDir, ValPredictions
 from julia_core.training.config import TrainConfig, validate
 
 

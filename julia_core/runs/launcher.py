@@ -27,9 +27,11 @@ import torch
 from julia_core import settings
 from julia_core.data.dataset import KaggleDataset, folder_name
 from julia_core.predict.pseudo_labels import check_teachers, teacher_refs
+from julia_core.errors import RunError
 from julia_core.runs import store
-from julia_core.runs.store import (FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Run, RunDir, RunError,
-                                   new_status, now)
+from julia_core.runs.listing import Run, load_run, scan
+from julia_core.runs.status import FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Status, new_status, now
+from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig, validate
 from julia_core.training.device import select_device
 from julia_core.training.models import build_model
@@ -49,10 +51,10 @@ def max_concurrent() -> int:
 def list_runs(runs_root: Path) -> list[Run]:
     """Every run, newest first, damaged ones included (state 'damaged', with the reason). Dead
     trainers on this machine are marked failed, and queued runs started where there is room."""
-    runs = _reaped(store.scan(runs_root))
+    runs = _reaped(scan(runs_root))
     if _room_for_queued(runs):
         if schedule(runs_root):
-            runs = _reaped(store.scan(runs_root))
+            runs = _reaped(scan(runs_root))
     return runs
 
 
@@ -61,7 +63,7 @@ def read_run(path: Path) -> Run:
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path}: run directory not found")
-    return _reaped([store.load_run(path)])[0]
+    return _reaped([load_run(path)])[0]
 
 
 def _room_for_queued(runs: list[Run]) -> bool:
@@ -81,7 +83,7 @@ def _reap(run: Run) -> Run:
     if status is None or status.state != RUNNING or status.host != socket.gethostname() or trainer_alive(status):
         return run
 
-    def still_dead(current: store.Status) -> bool:
+    def still_dead(current: Status) -> bool:
         return current.state == RUNNING and current.pid == status.pid and not trainer_alive(current)
     try:
         updated = run.dir.update_status_if(still_dead, state=FAILED, error="process exited unexpectedly",
@@ -91,7 +93,7 @@ def _reap(run: Run) -> Run:
         return run
 
 
-def trainer_alive(status: store.Status) -> bool:
+def trainer_alive(status: Status) -> bool:
     """The status's process exists, is no zombie, and was born before the run started (a pid
     reused after a reboot belongs to someone else)."""
     if not status.pid or status.pid < 0:
@@ -123,7 +125,7 @@ def resolve_run(runs_root: Path, reference: str | Path) -> RunDir:
     runs_root = Path(runs_root)
     if (runs_root / str(reference)).exists() and not str(reference).startswith("."):
         return RunDir(runs_root / str(reference))
-    matches = [run.dir for run in store.scan(runs_root) if str(reference) in run.name]
+    matches = [run.dir for run in scan(runs_root) if str(reference) in run.name]
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -149,7 +151,8 @@ def prepare_run(config: TrainConfig, runs_root: Path, claim: bool = False) -> Ru
     config = dataclasses.replace(config, data=settings.portable_path(config.data))  # no home path shared
     status = new_status(QUEUED, config.epochs)
     if claim:
-        status = dataclasses.replace(status, state=RUNNING, pid=os.getpid(), pgid=os.getpgrp(), started=now())
+        status = dataclasses.replace(status, state=RUNNING, pid=os.getpid(), pgid=os.getpgrp(),
+                                     host=socket.gethostname(), started=now())
     return RunDir.create(runs_root, config.name or default_name(config), config, status)
 
 
@@ -199,7 +202,7 @@ def schedule(runs_root: Path) -> list[RunDir]:
     and the queue goes on past it."""
     started = []
     with _queue_lock(runs_root):
-        runs = _reaped(store.scan(runs_root))
+        runs = _reaped(scan(runs_root))
         room = max_concurrent() - sum(run.running for run in runs)
         for run in sorted((r for r in runs if r.state == QUEUED), key=lambda r: r.name):
             if room <= 0:
@@ -274,7 +277,7 @@ def stop(run_dir: RunDir) -> str:
     return "stop requested: the trainer finishes its step, saves last.pt and ends 'stopped'"
 
 
-def _signal(status: store.Status, signum: int) -> None:
+def _signal(status: Status, signum: int) -> None:
     try:
         if status.pgid and status.pgid == status.pid:  # detached trainers lead their own group (torchrun's workers too)
             os.killpg(status.pgid, signum)
@@ -297,7 +300,7 @@ def check_resumable(run_dir: RunDir) -> bool:
     return False
 
 
-def _resumable(status: store.Status) -> bool:
+def _resumable(status: Status) -> bool:
     return status.state in RESUMABLE
 
 
@@ -330,7 +333,7 @@ def run_table(runs: list[Run]) -> list[dict]:
     """One plain row per run, for the CLI's `runs` and the dashboard's tables."""
     rows = []
     for run in runs:
-        status = run.status or store.Status()
+        status = run.status or Status()
         best = status.best
         rows.append({
             "run": run.name, "state": run.state, "model": run.model,

@@ -25,145 +25,25 @@ import io
 import json
 import os
 import pickle
-import re
 import secrets
 import shutil
-import socket
 import zipfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 import torch
 
 from julia_core.data.classes import NUM_CLASSES
-from julia_core.errors import JuliaError
-from julia_core.files import write_atomic
-from julia_core.training.config import ConfigError, TrainConfig
-
-
-class RunError(JuliaError):
-    """A run that is missing or in the wrong state for what was asked."""
-
-
-class RunDamaged(RunError):
-    """A file of a run that cannot be read as what it should be; one line naming the file."""
-
-
-# -- the states, defined once -------------------------------------------------------------------
-QUEUED, RUNNING, FINISHED, FAILED, STOPPED = "queued", "running", "finished", "failed", "stopped"
-STATES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED)
-ACTIVE = (QUEUED, RUNNING)
-ENDED = (FINISHED, FAILED, STOPPED)
-RESUMABLE = (STOPPED, FAILED)
-DAMAGED = "damaged"  # not a state a run is in: what a listing shows for a run it cannot read
+from julia_core.errors import RunDamaged, RunError
+from julia_core.files import write_atomic, write_text_atomic
+from julia_core.runs.status import Status, check_fields, json_kind, now
+from julia_core.training.config import ConfigError, TrainConfig, validate
 
 BEST, LAST = "best", "last"
 RUN_FOLDER = r"^\d{8}-\d{6}-"  # how a run folder's name starts: its creation time
-
-
-def now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-# -- status.json --------------------------------------------------------------------------------
-@dataclass
-class Status:
-    """status.json, field by field as docs/RUN_FORMAT.md lists them."""
-    state: str = QUEUED
-    pid: int | None = None
-    pgid: int | None = None
-    host: str | None = None
-    device: str | None = None
-    epoch: int = 0
-    epochs: int | None = None
-    step: int = 0
-    total_steps: int | None = None
-    steps_per_epoch: int | None = None
-    epoch_batch: int | None = None
-    train_loss: float | None = None
-    train_acc: float | None = None
-    val_loss: float | None = None
-    val_acc: float | None = None
-    best_val_acc: float | None = None
-    best_epoch: int | None = None
-    images_per_second: float | None = None
-    eta_seconds: float | None = None
-    phase: str | None = None
-    created: str | None = None
-    started: str | None = None
-    updated: str | None = None
-    ended: str | None = None
-    error: str | None = None
-    log_tail: str | None = None
-    resume: bool | None = None
-    stop_requested: str | None = None
-    extra: dict = field(default_factory=dict)  # fields of a newer version, kept as they are
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-    @property
-    def best(self) -> float | None:
-        """The best validation accuracy, once there is one (older runs wrote -1 before)."""
-        return self.best_val_acc if self.best_val_acc is not None and self.best_val_acc >= 0 else None
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        return {**values.pop("extra"), **values}
-
-    @classmethod
-    def from_dict(cls, values, where: str = "status.json") -> "Status":
-        """Checks every known field's type; raises RunDamaged naming the first wrong one."""
-        if not isinstance(values, dict):
-            raise RunDamaged(f"{where}: holds a JSON {_json_kind(values)}, not an object of status fields")
-        known, extra = {}, {}
-        for name, value in values.items():
-            if name in _STATUS_TYPES:
-                _check_type(where, name, value, _STATUS_TYPES[name])
-                known[name] = value
-            elif name != "extra":
-                extra[name] = value
-        state = known.get("state", None)
-        if state not in STATES:
-            raise RunDamaged(f"{where}: state {state!r} is not one of {', '.join(STATES)}")
-        return cls(**known, extra=extra)
-
-
-_STATUS_TYPES = {f.name: f.type for f in fields(Status) if f.name != "extra"}
-
-
-def _check_fields(changes: dict) -> None:
-    unknown = set(changes) - set(_STATUS_TYPES)
-    if unknown:
-        raise TypeError(f"not status fields: {', '.join(sorted(unknown))}")
-
-
-def _check_type(where: str, name: str, value, annotation) -> None:
-    kinds = set(get_args(annotation)) or {annotation}  # int | None -> {int, NoneType}
-    if value is None and type(None) in kinds:
-        return
-    if isinstance(value, bool):
-        fits = bool in kinds
-    elif isinstance(value, int):
-        fits = int in kinds or float in kinds
-    else:
-        fits = isinstance(value, tuple(kind for kind in kinds if kind is not type(None)))
-    if not fits:
-        expected = " or ".join(_KIND_NAMES[kind] for kind in (int, float, bool, str) if kind in kinds)
-        raise RunDamaged(f"{where}: field {name!r} is {value!r}, expected {expected}")
-
-
-_KIND_NAMES = {int: "integer", float: "number", bool: "true or false", str: "text"}
-
-
-def _json_kind(value) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
-        type(value), "null" if value is None else type(value).__name__)
 
 
 # -- reading files that may be damaged ---------------------------------------------------------
@@ -186,8 +66,7 @@ def read_json(path: Path) -> object:
 
 
 def write_json(path: Path, value: dict) -> None:
-    data = (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
-    write_atomic(path, lambda file: file.write(data))
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 # -- the run directory ----------------------------------------------------------------------------
@@ -287,9 +166,11 @@ class RunDir:
     def read_config(self) -> TrainConfig:
         values = read_json(self.config_file)
         if not isinstance(values, dict):
-            raise RunDamaged(f"{self.config_file}: holds a JSON {_json_kind(values)}, not an object of options")
+            raise RunDamaged(f"{self.config_file}: holds a JSON {json_kind(values)}, not an object of options")
         try:
-            return TrainConfig.from_dict(values, check_types=True)
+            config = TrainConfig.from_dict(values, check_types=True)
+            validate(config)  # a value no run could be started with: edited by hand since
+            return config
         except ConfigError as err:
             raise RunDamaged(f"{self.config_file}: {err}") from None
 
@@ -314,7 +195,7 @@ class RunDir:
         """Merge `changes` into status.json under the lock; `updated` is always refreshed. A damaged
         status.json is replaced only by a writer that gives the state (it knows the run best);
         any other change to it is RunDamaged."""
-        _check_fields(changes)
+        check_fields(changes)
         with self.status_lock():
             try:
                 current = self.read_status()
@@ -324,15 +205,18 @@ class RunDir:
                 current = Status(state=changes["state"])
             return self.write_status_locked(current, **changes)
 
-    def update_status_if(self, condition, **changes) -> Status | None:
+    def update_status_if(self, condition, *, or_if_damaged: bool = False, **changes) -> Status | None:
         """update_status only when condition(current status) holds, checked under the lock; None
-        when it did not (another writer got there first) or the status is damaged."""
-        _check_fields(changes)
+        when it did not (another writer got there first). A damaged status is None too, or with
+        or_if_damaged replaced by the changes (which must then give the state)."""
+        check_fields(changes)
         with self.status_lock():
             try:
                 current = self.read_status()
             except RunDamaged:
-                return None
+                if not or_if_damaged:
+                    return None
+                return self.write_status_locked(Status(state=changes["state"]), **changes)
             return self.write_status_locked(current, **changes) if condition(current) else None
 
     def write_status_locked(self, current: Status, **changes) -> Status:
@@ -480,8 +364,8 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         raise RunDamaged(f"{path}: refused: not a plain weights file ({_first_line(err)})") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
         raise RunDamaged(f"{path}: cannot read checkpoint ({_first_line(err)})") from None
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        raise RunDamaged(f"{path}: not a julia_core checkpoint (no 'model' entry)")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise RunDamaged(f"{path}: not a julia_core checkpoint (no 'model' weights)")
     return checkpoint
 
 
@@ -500,129 +384,3 @@ def load_init_weights(ref: str | Path, model_name: str, map_location="cpu") -> d
         raise RunError(f"{path}: holds a {trained!r} model, this run trains {model_name!r}; "
                        "start from a run of the same model")
     return checkpoint["model"]
-
-
-# -- a run as listed ------------------------------------------------------------------------------
-@dataclass
-class Run:
-    """One run as a listing reads it. A damaged run keeps whatever could be read, and says why."""
-    dir: RunDir
-    config: TrainConfig | None
-    status: Status | None
-    damage: str | None = None
-
-    @property
-    def path(self) -> Path:
-        return self.dir.path
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
-
-    @property
-    def state(self) -> str:
-        return DAMAGED if self.damage else self.status.state
-
-    @property
-    def damaged(self) -> bool:
-        return self.damage is not None
-
-    @property
-    def active(self) -> bool:
-        """Queued or running by its status, even when another of its files is damaged."""
-        return self.status is not None and self.status.active
-
-    @property
-    def running(self) -> bool:
-        return self.status is not None and self.status.state == RUNNING
-
-    @property
-    def model(self) -> str:
-        return self.config.model if self.config else "?"
-
-    def has_checkpoint(self, which: str = BEST) -> bool:
-        return not self.damaged and self.dir.has_checkpoint(which)
-
-    def require_intact(self) -> "Run":
-        """The run itself, or RunDamaged with its one-line reason."""
-        if self.damage:
-            raise RunDamaged(f"{self.name} is damaged: {self.damage}")
-        return self
-
-
-def load_run(path: Path | str) -> Run:
-    """Config, status and the cheap checks; never raises for damage, which it records instead."""
-    run_dir = RunDir(path)
-    try:
-        return _read_run(run_dir)
-    except OSError as err:  # a folder without read permission, a vanished mount
-        return Run(run_dir, None, None, f"cannot be read ({err.strerror or err})")
-
-
-def _read_run(run_dir: RunDir) -> Run:
-    config = status = None
-    problems = []
-    if run_dir.path.is_dir():
-        for read in (run_dir.read_config, run_dir.read_status):
-            try:
-                value = read()
-            except RunDamaged as err:
-                problems.append(str(err).replace(f"{run_dir.path}/", "", 1))
-                continue
-            if isinstance(value, TrainConfig):
-                config = value
-            else:
-                status = value
-    found = run_dir.damage()
-    if found:
-        problems.append(found.replace(f"{run_dir.path}/", "", 1))
-    return Run(run_dir, config, status, "; ".join(problems) or None)
-
-
-def scan(runs_root: Path) -> list[Run]:
-    """Every run folder under runs_root, newest first, damaged ones included. A run folder is one
-    named like a run (its creation time first) or holding a config.json or status.json; other
-    entries (submissions/, sweeps, hidden staging folders) are not runs."""
-    runs_root = Path(runs_root)
-    try:
-        entries = sorted(runs_root.iterdir(), reverse=True)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    except OSError as err:
-        raise RunError(f"{runs_root}: the runs folder cannot be read ({err.strerror or err})") from None
-    return [load_run(path) for path in entries if _is_run_folder(path)]
-
-
-def _is_run_folder(path: Path) -> bool:
-    """Named like a run, or holding a run's files; never hidden (staging) and never empty (a
-    name being claimed)."""
-    if path.name.startswith("."):
-        return False
-    try:
-        if path.is_dir() and not any(path.iterdir()):
-            return False
-        named = re.match(RUN_FOLDER, path.name) is not None
-        return named or (path / RunDir.CONFIG).exists() or (path / RunDir.STATUS).exists()
-    except OSError:
-        return True  # unreadable: listed, with the reason
-
-
-def new_status(state: str, epochs: int, **fields) -> Status:
-    return Status(state=state, epochs=epochs, host=socket.gethostname(), created=now(), updated=now(), **fields)
-
-
-# -- choosing among listed runs ----------------------------------------------------------------------
-def weight_sources(runs: list[Run]) -> list[Run]:
-    """Runs whose best weights another run can start from (pre-training, then fine-tuning)."""
-    return [run for run in runs if run.state in (FINISHED, STOPPED) and run.has_checkpoint(BEST)]
-
-
-def submittable(runs: list[Run]) -> list[Run]:
-    """Finished runs with a best checkpoint: what Submit predicts the test split with."""
-    return [run for run in runs if run.state == FINISHED and run.has_checkpoint(BEST)]
-
-
-def evaluable(runs: list[Run]) -> list[Run]:
-    """Runs with validation predictions, finished ones first (newest first within each)."""
-    found = [run for run in runs if not run.damaged and run.dir.val_predictions_file.is_file()]
-    return sorted(found, key=lambda run: run.state != FINISHED)

@@ -18,21 +18,24 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import torch
 import torch.distributed as dist
 
 from julia_core.errors import JuliaError
-from julia_core.predict.inference import predict_probabilities
+from julia_core.predict.inference import predict_as_trained
 from julia_core.predict.pseudo_labels import add_pseudo_labelled
 from julia_core.predict.submission import write_submission
 from julia_core.runs import launcher
-from julia_core.runs.store import BEST, FAILED, FINISHED, LAST, RUNNING, STOPPED, RunDir, load_init_weights, now
+from julia_core.runs.status import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, now
+from julia_core.runs.store import BEST, LAST, RunDir, load_init_weights
 from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import Data, load_data
 from julia_core.training.device import device_name, select_device
-from julia_core.training.loop import EpochResult, StopFlag, TrainState, evaluate, no_op, train_one_epoch
+from julia_core.training.loop import EpochResult, TrainState, evaluate, no_op, train_one_epoch
 from julia_core.training.models import build_model, count_parameters
 from julia_core.training.pretrain import pretrained_weights
+from julia_core.training.stop_flag import StopFlag
 
 log = logging.getLogger("julia_core.trainer")
 
@@ -60,18 +63,29 @@ def main(run_dir: RunDir, resume: bool, show_progress: bool, console: bool) -> i
     Returns the exit code: 0 finished or stopped, 1 failed."""
     in_torchrun = "WORLD_SIZE" in os.environ
     try:
+        if in_torchrun:
+            return run(run_dir, resume, show_progress, console)
         try:
             gpus = run_dir.read_config().gpus
-        except JuliaError as err:  # damaged after it was queued: say so in its status
-            run_dir.update_status(state=FAILED, error=str(err), ended=now())
-            return 1
-        if gpus > 1 and not in_torchrun:
+        except JuliaError as err:  # damaged after it was queued: say so in its status, if it is ours
+            return _end_unstarted(run_dir, FAILED, error=str(err))
+        if StopFlag.requested:  # a Stop during the imports (the CLI's early handler kept it)
+            return _end_unstarted(run_dir, STOPPED)
+        if gpus > 1:
             return _under_torchrun(run_dir, gpus, resume)
         return run(run_dir, resume, show_progress, console)
     finally:
         if not in_torchrun:  # torchrun's workers leave this to the process that started them
             _close_unended(run_dir)
             launcher.schedule(run_dir.path.parent)
+
+
+def _end_unstarted(run_dir: RunDir, state: str, error: str | None = None) -> int:
+    """End a run this process takes but never trains: failed (its config is damaged) or stopped."""
+    claim = Claim.take(run_dir)
+    if claim:
+        claim.update(state=state, error=error, ended=now())
+    return 0 if state == STOPPED else 1
 
 
 def _close_unended(run_dir: RunDir) -> None:
@@ -89,9 +103,10 @@ def _under_torchrun(run_dir: RunDir, gpus: int, resume: bool) -> int:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
                "-m", "julia_core", "train", "--run-dir", str(run_dir.path), "--no-progress"]
     code = subprocess.call(command + (["--resume-in-place"] if resume else []))
-    # workers that died without a word leave the run 'running'
-    run_dir.update_status_if(lambda s: s.state == RUNNING, state=FAILED, error=f"torchrun exited with code {code}",
-                             ended=now(), log_tail=run_dir.log_tail())
+    # workers that died without a word leave the run 'running' with rank 0's pid, now dead (a run
+    # rank 0 refused, held by another live trainer, is left alone)
+    run_dir.update_status_if(lambda s: s.state == RUNNING and not launcher.trainer_alive(s), state=FAILED,
+                             error=f"torchrun exited with code {code}", ended=now(), log_tail=run_dir.log_tail())
     return code
 
 
@@ -105,24 +120,74 @@ def run(run_dir: RunDir | Path, resume: bool = False, show_progress: bool = True
 
 
 def _run_logged(run_dir: RunDir, peers: "Peers", resume: bool, show_progress: bool) -> int:
-    if peers.writes:
-        run_dir.update_status(state=RUNNING, pid=os.getpid(), pgid=os.getpgrp(), host=socket.gethostname(),
-                              started=now(), ended=None, error=None, resume=False)
+    claim = Claim.take(run_dir) if peers.writes else None
+    if peers.writes and claim is None:
+        log.error("%s is not queued for this process (another trainer holds it, or its %s cannot be read): "
+                  "left as it is", run_dir.name, RunDir.STATUS)
+        return 1
     previous_handlers = StopFlag.install()
     try:
-        state = fit(run_dir.read_config(), run_dir, resume, show_progress)
+        state = STOPPED if StopFlag.requested else fit(run_dir.read_config(), run_dir, claim, resume, show_progress)
+        if claim:
+            claim.update(state=state, ended=now(), eta_seconds=0 if state == FINISHED else None)
+            log.info("%s: %s", state, run_dir.name)
+        return 0
+    except ClaimLost as err:
+        log.error("%s", err)
+        return 1
     except Exception as err:  # any failure becomes a readable state; the traceback goes to the log
         message = failure_message(err)
-        if peers.writes:
+        if claim:
             log.error("failed: %s\n%s", message, traceback.format_exc())
-            run_dir.update_status(state=FAILED, error=message, ended=now(), log_tail=run_dir.log_tail())
+            try:
+                claim.update(state=FAILED, error=message, ended=now(), log_tail=run_dir.log_tail())
+            except ClaimLost as lost:
+                log.error("%s", lost)
         return 1
     finally:
         StopFlag.restore(previous_handlers)
-    if peers.writes:
-        run_dir.update_status(state=state, ended=now(), eta_seconds=0 if state == FINISHED else None)
-        log.info("%s: %s", state, run_dir.name)
-    return 0
+
+
+class ClaimLost(JuliaError):
+    """Another trainer took this trainer's run (it was thought dead and resumed): stop writing."""
+
+
+@dataclass
+class Claim:
+    """This trainer's hold on its run's status.json. Every write names the trainer (state, pid,
+    group, host, start), so a status.json damaged mid-run is rewritten whole enough for the
+    dead-run check and Stop to find its trainer again; and every write first checks the run is
+    still this trainer's."""
+    run_dir: RunDir
+    trainer: dict
+
+    @classmethod
+    def take(cls, run_dir: RunDir) -> "Claim | None":
+        """The run, if it is queued, or recorded as running in this process or the one that started
+        it (the launcher's child under torchrun); None when another trainer holds it or its status
+        cannot be read. Checked under the status lock, so two trainers never both take one run."""
+        lineage = {os.getpid(), *(parent.pid for parent in psutil.Process().parents())}
+        trainer = dict(state=RUNNING, pid=os.getpid(), pgid=os.getpgrp(), host=socket.gethostname(), started=now())
+
+        def free_or_ours(status) -> bool:
+            return status.state == QUEUED or (status.state == RUNNING and status.pid in lineage)
+        taken = run_dir.update_status_if(free_or_ours, **trainer, ended=None, error=None, resume=False)
+        return cls(run_dir, trainer) if taken else None
+
+    def update(self, **changes) -> None:
+        """Write the changes while the run is still this trainer's; ClaimLost once another has it."""
+        if self.run_dir.update_status_if(self._holds, or_if_damaged=True, **{**self.trainer, **changes}) is None:
+            raise ClaimLost(f"{self.run_dir.name}: another trainer (pid {self._holder()}) took this run; "
+                            "this one stops without writing to it again")
+
+    def _holds(self, status) -> bool:
+        return status.pid == self.trainer["pid"]
+
+    def _holder(self) -> str:
+        try:
+            return str(self.run_dir.read_status().pid)
+        except JuliaError:
+            return "?"
 
 
 @contextmanager
@@ -162,7 +227,7 @@ def failure_message(err: Exception) -> str:
 
 
 # -- the run ---------------------------------------------------------------------------------------
-def fit(config: TrainConfig, run_dir: RunDir, resume: bool, show_progress: bool) -> str:
+def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool, show_progress: bool) -> str:
     """Train; returns the final state ('finished' or 'stopped')."""
     peers = Peers.from_environment()
     device = select_device(config.device, peers.local_rank)
@@ -181,7 +246,7 @@ def fit(config: TrainConfig, run_dir: RunDir, resume: bool, show_progress: bool)
     model = build_model(config.model, data.channels, config.channels_last).to(device)
     state = TrainState.build(config, model, steps_per_epoch)
     state.world, state.rank = peers.world, peers.rank
-    if not starting_weights(state, config, run_dir, resume, device):
+    if not starting_weights(state, config, run_dir, claim, resume, device):
         log.info("stopped during pre-training; Resume starts the run again (the synthetic set is cached)")
         return STOPPED
     torch.manual_seed(config.seed * 7919 + peers.rank * 104_729 + state.progress.step)  # augmentation draws
@@ -190,7 +255,7 @@ def fit(config: TrainConfig, run_dir: RunDir, resume: bool, show_progress: bool)
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         state.net = torch.compile(state.net)
-    record = RunRecord(run_dir, config, state, steps_per_epoch) if peers.writes else None
+    record = RunRecord(claim, config, state, steps_per_epoch) if claim else None
     if record:
         record.open(resume, device, data)
     result = train_epochs(state, data, config, record, show_progress and peers.writes)
@@ -213,7 +278,8 @@ def prepare_data(config: TrainConfig, device: torch.device) -> Data:
     return data
 
 
-def starting_weights(state: TrainState, config: TrainConfig, run_dir: RunDir, resume: bool, device) -> bool:
+def starting_weights(state: TrainState, config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
+                     device) -> bool:
     """Load what the run starts from: its own last.pt (resume), another run's weights (init), or
     pre-training on synthetic characters. False when a stop request ended the pre-training."""
     checkpoint = None
@@ -227,7 +293,7 @@ def starting_weights(state: TrainState, config: TrainConfig, run_dir: RunDir, re
         log.info("started from the weights in %s", config.init)
     elif config.pretrain:
         started = time.perf_counter()
-        weights = pretrain(config, device, run_dir)
+        weights = pretrain(config, device, claim)
         if weights is None:
             return False
         state.model.load_state_dict(weights)
@@ -236,14 +302,15 @@ def starting_weights(state: TrainState, config: TrainConfig, run_dir: RunDir, re
     return True
 
 
-def pretrain(config: TrainConfig, device, run_dir: RunDir) -> dict | None:
+def pretrain(config: TrainConfig, device, claim: Claim | None) -> dict | None:
     """Weights learnt on synthetic characters (cached per recipe and seed); the status shows the phase."""
+    show = claim.update if claim else no_op
+
     def on_epoch(epoch: int, epochs: int, acc: float) -> None:
-        run_dir.update_status(state=RUNNING, phase=f"pre-training on synthetic characters: epoch {epoch}/{epochs}, "
-                                                  f"synthetic val acc {acc:.3f}")
-    run_dir.update_status(state=RUNNING, device=device_name(device), phase="pre-training on synthetic characters")
+        show(phase=f"pre-training on synthetic characters: epoch {epoch}/{epochs}, synthetic val acc {acc:.3f}")
+    show(device=device_name(device), phase="pre-training on synthetic characters")
     weights = pretrained_weights(config, device, on_epoch)
-    run_dir.update_status(state=RUNNING, phase=None)
+    show(phase=None)
     return weights
 
 
@@ -278,8 +345,8 @@ class RunRecord:
     """What a reader of the run directory sees of the training: TensorBoard events, checkpoints,
     validation predictions, summary.csv and the status. Rank 0 only."""
 
-    def __init__(self, run_dir: RunDir, config: TrainConfig, state: TrainState, steps_per_epoch: int):
-        self.run_dir, self.config, self.state = run_dir, config, state
+    def __init__(self, claim: Claim, config: TrainConfig, state: TrainState, steps_per_epoch: int):
+        self.claim, self.run_dir, self.config, self.state = claim, claim.run_dir, config, state
         self.total_steps = config.epochs * steps_per_epoch
         self.steps_per_epoch = steps_per_epoch
         self.writer = None
@@ -297,7 +364,7 @@ class RunRecord:
         log.info("%s on %s: %d parameters, %d train / %d val images, %d steps per epoch, world %d",
                  self.config.model, device_name(device), count_parameters(self.state.model), len(data.train_y),
                  len(data.val_y), self.steps_per_epoch, self.state.world)
-        self.run_dir.update_status(state=RUNNING, device=device_name(device), epochs=self.config.epochs,
+        self.claim.update(device=device_name(device), epochs=self.config.epochs,
                                    total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch)
 
     def close(self) -> None:
@@ -312,7 +379,7 @@ class RunRecord:
         if time.perf_counter() - self.last_status < 2.0:
             return
         self.last_status = time.perf_counter()
-        self.run_dir.update_status(state=RUNNING, step=self.state.progress.step, epoch_batch=batch,
+        self.claim.update(step=self.state.progress.step, epoch_batch=batch,
                                    images_per_second=round(images / max(seconds, 1e-9), 1), eta_seconds=self._eta())
 
     def on_loss(self, step: int, loss: float) -> None:
@@ -350,7 +417,7 @@ class RunRecord:
         self.writer.flush()
         self.run_dir.append_summary({"epoch": epoch, "step": progress.step,
                                      **{k.replace("/", "_"): round(v, 6) for k, v in figures.items()}})
-        self.run_dir.update_status(state=RUNNING, epoch=epoch, epoch_batch=0, step=progress.step, val_acc=val.acc,
+        self.claim.update(epoch=epoch, epoch_batch=0, step=progress.step, val_acc=val.acc,
                                    val_loss=val.loss, train_loss=result.loss, train_acc=result.acc,
                                    best_val_acc=progress.best_val_acc, best_epoch=progress.best_epoch,
                                    images_per_second=round(result.images_per_second, 1), eta_seconds=self._eta())
@@ -373,8 +440,7 @@ def write_test_predictions(model, data: Data, config: TrainConfig, run_dir: RunD
     if data.test_x is None:
         return
     model.load_state_dict(run_dir.load_checkpoint(BEST, map_location=data.test_x.device)["model"])
-    probs = predict_probabilities(model, data.test_x, config.normalize, config.eval_batch_size,
-                                  config.amp, config.channels_last)
+    probs = predict_as_trained(model, data.test_x, config)
     write_submission(run_dir.submission_file, data.test_ids, probs.argmax(1).numpy())
     log.info("wrote %s (%d rows) from the best epoch", RunDir.SUBMISSION, len(data.test_ids))
 

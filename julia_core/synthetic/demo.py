@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from julia_core import settings
 from julia_core.data.dataset import ANSWERS_FILE, LABELS_FILE
 from julia_core.errors import DataError
-from julia_core.files import write_atomic
+from julia_core.files import write_text_atomic
 from julia_core.data.label_file import write_labels
 from julia_core.data.classes import CLASSES
 
@@ -45,7 +45,7 @@ SIGN_COLOURS = [        # (text, background) pairs seen on shop fronts and stree
 
 
 @dataclass
-class DemoSummary:
+class DemoSet:
     root: Path
     train_count: int
     test_count: int
@@ -100,7 +100,7 @@ def _font_verdicts(paths: list[str]) -> dict[str, str]:
     if changed:
         try:
             store.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(store, lambda file: file.write(json.dumps(known, indent=0).encode()))
+            write_text_atomic(store, json.dumps(known, indent=0))
         except OSError:  # a read-only cache: check again next time
             pass
     return verdicts
@@ -320,7 +320,7 @@ def _assign_classes(per_class: int, rng: np.random.Generator) -> list[str]:
 
 def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20, seed: int = 0,
                   force: bool = False, workers: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> DemoSummary:
+                  progress: Callable[[int, int], None] | None = None) -> DemoSet:
     """Write the set into `out` (built in a temporary sibling folder, then renamed into place)."""
     out = Path(out)
     if train_per_class < 1 or test_per_class < 0:
@@ -352,7 +352,7 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return DemoSummary(out, len(labels), len(answers), machine_fonts())
+    return DemoSet(out, len(labels), len(answers), machine_fonts())
 
 
 def _render_all(jobs, staging: Path, seed: int, workers: int | None, progress) -> None:

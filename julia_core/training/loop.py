@@ -5,8 +5,6 @@ and pre-training (training/pretrain.py) compose it. The whole data set lives on 
 uint8 tensor and augmentation runs batched there, so the hot loop has no per-image Python.
 """
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,11 +14,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from julia_core.errors import TrainingFailed
-from julia_core.predict.inference import predict_probabilities
+from julia_core.predict.inference import predict_as_trained
 from julia_core.training.augment import augment, mix_batch, to_input
 from julia_core.training.config import TrainConfig
 from julia_core.training.tensors import Data
 from julia_core.training.device import autocast
+from julia_core.training.stop_flag import StopFlag
 
 CHECKPOINT_FORMAT = 1
 
@@ -33,27 +32,6 @@ class Progress:
     best_val_acc: float = -1.0
     best_epoch: int = 0
     wall_seconds: float = 0.0     # training wall time, evaluation and saving included, across resumes
-
-
-class StopFlag:
-    """Set by SIGTERM or SIGINT; the loop finishes its step, saves and leaves."""
-    requested = False
-
-    @classmethod
-    def install(cls) -> dict:
-        """Install the handlers (main thread only); returns the previous ones to restore."""
-        cls.requested = False
-
-        def handler(signum, frame):
-            cls.requested = True
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
-
-    @staticmethod
-    def restore(previous: dict) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 # -- what the loop moves ----------------------------------------------------------------------------
@@ -249,8 +227,7 @@ class Evaluation:
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> Evaluation:
-    probs = predict_probabilities(model, images, config.normalize, config.eval_batch_size,
-                                  config.amp, config.channels_last)
+    probs = predict_as_trained(model, images, config)
     truth = labels.cpu()
     loss = -torch.log(probs[torch.arange(len(truth)), truth].clamp_min(1e-12)).mean().item()
     acc = (probs.argmax(1) == truth).float().mean().item()

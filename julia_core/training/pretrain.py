@@ -21,7 +21,8 @@ from julia_core.synthetic import demo  # through the module: tests stand in for 
 from julia_core.training.config import TrainConfig
 from julia_core.training.tensors import load_data
 from julia_core.training.device import computes_in_bf16
-from julia_core.training.loop import StopFlag, TrainState, evaluate, train_one_epoch
+from julia_core.training.loop import TrainState, evaluate, train_one_epoch
+from julia_core.training.stop_flag import StopFlag
 from julia_core.training.models import build_model
 
 log = logging.getLogger("julia_core.trainer")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from julia_core.data.dataset import KaggleDataset
+from julia_core.data.dataset import KaggleDataset, LoadedImages
 from julia_core.data.split import run_split
 from julia_core.training.config import TrainConfig
 
@@ -31,16 +31,21 @@ class Data:
         return torch.tensor([row[int(i)] for i in ids], dtype=torch.long, device=self.test_x.device)
 
 
+def run_images(dataset: KaggleDataset, split: str, config: TrainConfig, source: str | None = None) -> LoadedImages:
+    """A split's images at the run's size, colour mode and aspect rule (from its own source unless told)."""
+    return dataset.load(split, source or config.source, config.image_size, config.mode, config.keep_aspect)
+
+
 def load_data(config: TrainConfig, device: torch.device) -> Data:
     """The config's images at its size and mode, split its way, as uint8 tensors on `device`."""
     dataset = KaggleDataset(Path(config.data).expanduser())
-    train = dataset.load("train", config.source, config.image_size, config.mode, config.keep_aspect)
+    train = run_images(dataset, "train", config)
     fit, val = run_split(train.labels, config)
     images = torch.from_numpy(train.images).to(device)
     labels = torch.from_numpy(train.labels).to(device)
     test_x = test_ids = None
     if config.source in dataset.sources("test"):
-        test = dataset.load("test", config.source, config.image_size, config.mode, config.keep_aspect)
+        test = run_images(dataset, "test", config)
         test_x, test_ids = torch.from_numpy(test.images).to(device), test.ids
     fit_t, val_t = torch.from_numpy(fit).to(device), torch.from_numpy(val).to(device)
     return Data(images[fit_t], labels[fit_t], images[val_t], labels[val_t], train.ids[val],

@@ -7,7 +7,8 @@ import pandas as pd
 from tensorboard.backend.event_processing.event_accumulator import SCALARS
 
 from julia_core.runs.events import open_events
-from julia_core.runs.store import Run
+from julia_core.runs.listing import Run
+from julia_core.runs.status import FAILED, RUNNING
 
 CURVES = {  # what the Monitor page overlays: (tag, x axis)
     "loss": ["train/loss", "val/loss"],
@@ -25,6 +26,7 @@ class ScalarStream:
         self._events = open_events(self.run_dir)
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()  # Streamlit sessions share this object
+        self.problem: str | None = None  # why the last reload stopped short, for Monitor to say
 
     def reload(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{tag: (steps, values)}; a vanished or half-written file keeps what was read before."""
@@ -33,8 +35,10 @@ class ScalarStream:
                 return dict(self._arrays)
             try:
                 self._events.Reload()
-            except Exception:  # a torn record at the end of a file: keep everything before it
-                pass
+                self.problem = None
+            except Exception as err:  # a damaged event file: keep everything before the damage, and say so
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                self.problem = f"{self.run_dir.name}: its event files cannot be read past some point ({first})"
             for tag in self._events.Tags().get(SCALARS, []):
                 events = self._events.Scalars(tag)
                 steps, values = self._arrays.get(tag, (np.empty(0, np.int64), np.empty(0, np.float64)))
@@ -45,6 +49,18 @@ class ScalarStream:
                     values = np.concatenate([base_values, np.fromiter((e.value for e in new), np.float64, len(new))])
                     self._arrays[tag] = (steps, values)
             return dict(self._arrays)
+
+
+def events_note(run: Run, scalars: dict, stream: ScalarStream) -> str | None:
+    """Why a run's curves are missing: its event files failed to read, or hold no per-epoch points
+    though the run has finished epochs (tensorboard's reader skips a damaged record in silence)."""
+    if stream.problem:
+        return stream.problem
+    epochs = run.status.epoch if run.status else 0
+    if epochs and CURVES["accuracy"][1] not in scalars:
+        return (f"{run.name}: {epochs} epoch(s) done, but its event files hold no readable per-epoch points "
+                "(damaged or deleted)")
+    return None
 
 
 def smooth(values: np.ndarray, weight: float) -> np.ndarray:
@@ -115,6 +131,22 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
                      **{column: getattr(config, column) if config else None for column in HPARAM_COLUMNS},
                      "damage": run.damage or ""})
     return pd.DataFrame(rows)
+
+
+def find_chosen(chosen: list[str], runs: list[Run]) -> tuple[list[Run], list[str]]:
+    """The chosen runs still in the listing, and the names of those whose folders are gone."""
+    by_name = {run.name: run for run in runs}
+    return [by_name[name] for name in chosen if name in by_name], [name for name in chosen if name not in by_name]
+
+
+def steps_per_epoch(runs: list[Run]) -> dict[str, int | None]:
+    """What maps a run's per-epoch figures onto the step axis (unknown before its first epoch)."""
+    return {run.name: run.status.steps_per_epoch if run.status else None for run in runs}
+
+
+def needs_attention(run: Run) -> bool:
+    """Shown open on Monitor: running, failed or damaged."""
+    return run.damaged or run.state in (RUNNING, FAILED)
 
 
 def default_selection(runs: list[Run]) -> list[str]:

@@ -1,17 +1,19 @@
 """Cached loaders and small widgets the dashboard pages share. The only module importing streamlit.
 
 Pages call these and lay out what they return; every decision lives in the other modules."""
+import os
 from pathlib import Path
 
 import streamlit as st
 
 from julia_core import settings
 from julia_core.runs import launcher
-from julia_core.runs.store import QUEUED, RUNNING, Run, Status
+from julia_core.runs.status import QUEUED, RUNNING, STOPPED, Status
+from julia_core.runs.listing import Run
 from julia_core.training.device import machine_summary
 from julia_core.data.dataset import KaggleDataset, LoadedImages
-from julia_core.errors import JuliaError
-from julia_core.data.facts import DatasetSummary, summarize
+from julia_core.errors import EXPECTED_ERRORS, one_line
+from julia_core.data.facts import DatasetFacts, gather_facts
 from julia_core.synthetic.demo import generate_demo
 from julia_core.views.curves import ScalarStream
 
@@ -24,7 +26,6 @@ LIVE_SECONDS = 5
 # -- which data set and runs folder ------------------------------------------------------------
 def initial_data_dir() -> Path:
     """JULIA_DATA when set at start, else the folder chosen last time, else the demo set."""
-    import os
     if os.environ.get("JULIA_DATA"):
         return Path(os.environ["JULIA_DATA"])
     remembered = settings.load_state().get("data_dir")
@@ -64,8 +65,8 @@ def _open_dataset(root: str, signature: tuple) -> KaggleDataset:
 
 
 @st.cache_data(show_spinner="Reading every image once ...", max_entries=8)
-def _summary(root: str, signature: tuple) -> DatasetSummary:
-    return summarize(_open_dataset(root, signature))
+def _facts(root: str, signature: tuple) -> DatasetFacts:
+    return gather_facts(_open_dataset(root, signature))
 
 
 @st.cache_resource(show_spinner="Resizing ...", max_entries=16)
@@ -78,25 +79,25 @@ def open_dataset(root: Path | str | None = None, show_error: bool = True) -> Kag
     root = Path(root).expanduser() if root else data_dir()
     try:
         return _open_dataset(str(root), folder_signature(root))
-    except JuliaError as err:
+    except EXPECTED_ERRORS as err:
         if show_error:
-            st.error(str(err))
+            st.error(one_line(err))
         return None
 
 
-def dataset_summary(dataset: KaggleDataset) -> DatasetSummary | None:
+def dataset_facts(dataset: KaggleDataset) -> DatasetFacts | None:
     try:
-        return _summary(str(dataset.root), folder_signature(dataset.root))
-    except JuliaError as err:
-        st.error(str(err))
+        return _facts(str(dataset.root), folder_signature(dataset.root))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
         return None
 
 
 def images(dataset: KaggleDataset, split: str, source: str, size: int, mode: str) -> LoadedImages | None:
     try:
         return _images(str(dataset.root), folder_signature(dataset.root), split, source, size, mode)
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
         return None
 
 
@@ -150,8 +151,8 @@ def all_runs() -> list[Run]:
     A runs folder that cannot be read at all (or a bad JULIA_MAX_RUNS) is one error, no runs."""
     try:
         return _run_listing(str(runs_root()))
-    except JuliaError as err:
-        st.error(str(err))
+    except EXPECTED_ERRORS as err:
+        st.error(one_line(err))
         return []
 
 
@@ -165,6 +166,11 @@ def forget_runs() -> None:
     _run_listing.clear()
 
 
+def live_every(runs: list[Run]) -> int | None:
+    """A live fragment's rerun period: LIVE_SECONDS while any of these runs is queued or running."""
+    return LIVE_SECONDS if any(run.active for run in runs) else None
+
+
 @st.cache_resource(max_entries=200)
 def scalar_stream(run_dir: str):
     """One incremental event reader per run, shared by every session and rerun."""
@@ -175,7 +181,7 @@ def progress_text(status: Status) -> tuple[float, str]:
     """A 0..1 fraction and 'epoch 3/15 · 2 min left · 1,200 img/s' for st.progress."""
     total = status.total_steps or 0
     fraction = min(status.step / total, 1.0) if total else 0.0
-    parts = [f"epoch {status.epoch}/{status.epochs if status.epochs is not None else '?'}"]
+    parts = [epoch_text(status)]
     if status.state == RUNNING and status.eta_seconds is not None:
         parts.append(f"{format_seconds(status.eta_seconds)} left")
     if status.images_per_second:
@@ -185,6 +191,17 @@ def progress_text(status: Status) -> tuple[float, str]:
     elif status.state == RUNNING and status.phase:
         parts = [status.phase]  # before the first epoch: e.g. pre-training
     return fraction, " · ".join(parts)
+
+
+def epoch_text(status: Status) -> str:
+    return f"epoch {status.epoch}/{status.epochs if status.epochs is not None else '?'}"
+
+
+def ended_text(status: Status) -> str:
+    """Why a stopped or failed run ended, in a line."""
+    if status.error:
+        return status.error
+    return "stopped by request" if status.state == STOPPED else "failed, no reason recorded"
 
 
 def format_seconds(seconds: float) -> str:
