@@ -21,6 +21,9 @@ from pathlib import Path
 import psutil
 import torch
 import torch.distributed as dist
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from tqdm import tqdm
 
 from julia_core.errors import JuliaError
 from julia_core.predict.inference import predict_as_trained
@@ -356,7 +359,6 @@ class RunRecord:
         self.last_status = 0.0
 
     def open(self, resume: bool, device, data: Data) -> None:
-        from torch.utils.tensorboard import SummaryWriter
         again = resume or bool(self.run_dir.event_files())  # a resume, or a start again
         self.writer = SummaryWriter(str(self.run_dir.path), purge_step=self.state.progress.step + 1 if again else None)
         if not resume:
@@ -427,7 +429,6 @@ class RunRecord:
 
 
 def _write_hparams(writer, config: TrainConfig) -> None:
-    from torch.utils.tensorboard.summary import hparams
     values = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.to_dict().items()}
     values.pop("data", None)  # a path: not a hyperparameter, and not for shared artefacts
     experiment, start, end = hparams(values, {"hparams/best_val_acc": 0.0, "hparams/final_val_acc": 0.0})
@@ -448,7 +449,6 @@ def write_test_predictions(model, data: Data, config: TrainConfig, run_dir: RunD
 def _progress_bar(enabled: bool, epoch: int, epochs: int, steps: int, initial: int):
     if not enabled:
         return None
-    from tqdm import tqdm
     return tqdm(total=steps, initial=initial, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False,
                 file=sys.stderr, dynamic_ncols=True)
 

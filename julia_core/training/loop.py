@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from julia_core.errors import TrainingFailed
 from julia_core.predict.inference import predict_as_trained
@@ -72,7 +73,6 @@ def build_average(model: torch.nn.Module, decay: float):
     """An exponential moving average of the weights and batch-norm statistics, or None (decay 0)."""
     if decay <= 0:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
