@@ -95,7 +95,8 @@ def add_ensemble_arguments(parser, run_help: str, data_help: str) -> None:
     parser.add_argument("--run", dest="run_refs", action="append", required=True, metavar="RUN", help=run_help)
     parser.add_argument("--data", type=Path, default=None, help=data_help)
     parser.add_argument("--tta", action="store_true", help="average over small zooms and shifts too")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default=None,
+                        help="default: each run's own (best; a refit's last)")
     parser.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
     parser.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
 
@@ -109,6 +110,12 @@ def add_train_parser(commands) -> None:
     train.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
     train.add_argument("--detach", action="store_true", help="start in the background (queued if busy) and return")
     train.add_argument("--resume", metavar="RUN", default=None, help="continue a stopped or failed run from last.pt")
+    train.add_argument("--refit", metavar="RUN", default=None,
+                       help="train a finished run's recipe again on every labelled image (no validation split, its "
+                            "epochs unless --epochs, predicting with the last weights), for the final submission")
+    train.add_argument("--seeds", type=int, default=1,
+                       help="with --refit: this many seeds (the run's seed, then the next), queued; ensemble them on "
+                            "Submit or with predict --run A --run B ...")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # the launcher's child
     train.add_argument("--resume-in-place", action="store_true", help=argparse.SUPPRESS)
@@ -125,7 +132,7 @@ def add_train_parser(commands) -> None:
              "split_seed": "seed of the validation split (default -1: --seed); keep it to ensemble seeds on one split",
              "ema": "evaluate and save a moving average of the weights, this decay per step (0: off)"}
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("preset",):
+        if field.name in ("preset", "refit_of"):
             continue
         flag = "--" + field.name.replace("_", "-")
         if field.type is bool or isinstance(field.default, bool):
@@ -193,6 +200,8 @@ def run_train(args) -> int:
         return _run_detached_trainer(args)
     from julia_core.runs import launcher, trainer
     runs_root = _runs_dir(args)
+    if args.refit:
+        return _run_refit(args, runs_root)
     if args.resume:
         run_dir = launcher.resolve_run(runs_root, args.resume)
         if args.detach:
@@ -211,6 +220,28 @@ def run_train(args) -> int:
     return code
 
 
+def _run_refit(args, runs_root: Path) -> int:
+    """train --refit RUN: queued with --detach or several seeds, else trained here."""
+    from julia_core.runs import launcher, refit, trainer
+    from julia_core.training.config import TrainConfig
+    given = sorted(f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig)
+                   if f.name not in ("preset", "refit_of", "epochs") and getattr(args, f.name, None) is not None)
+    if given or args.preset or args.resume:
+        extra = ", ".join(given + (["--preset"] if args.preset else []) + (["--resume"] if args.resume else []))
+        raise JuliaError(f"--refit takes every option from its run; only --epochs, --seeds and --detach go with "
+                         f"it, not {extra}")
+    run = launcher.read_run(launcher.resolve_run(runs_root, args.refit).path)
+    if args.detach or args.seeds > 1:
+        for run_dir in refit.launch_refit(run, runs_root, args.seeds, args.epochs):
+            print(run_dir.path)
+        return 0
+    [config] = refit.refit_configs(run, 1, args.epochs)
+    run_dir = launcher.prepare_run(config, runs_root, claim=True)
+    code = trainer.main(run_dir, False, not args.no_progress, console=True)
+    print(run_dir.path)
+    return code
+
+
 def _run_detached_trainer(args) -> int:
     from julia_core.training.stop_flag import StopFlag
     previous = StopFlag.install()
@@ -225,7 +256,7 @@ def _run_detached_trainer(args) -> int:
 def _train_config(args):
     """The preset with every option given on the command line on top."""
     from julia_core.training.config import TrainConfig, make_config
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset", "refit_of"}
     overrides = {name: getattr(args, name) for name in names}
     if overrides["mode"]:
         overrides["mode"] = "L" if overrides["mode"] == "grey" else "RGB"
@@ -240,6 +271,8 @@ def run_runs(args) -> int:
         print(f"no runs in {_runs_dir(args)}")
         return 0
     columns = ["run", "state", "model", "epoch", "best val acc", "img/s", "device", "error"]
+    if any(row["refit of"] for row in rows):
+        columns.insert(5, "refit of")
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
     for row in rows:

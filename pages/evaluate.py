@@ -3,12 +3,13 @@ import streamlit as st
 
 from julia_core.data import browse
 from julia_core.errors import EXPECTED_ERRORS, one_line
-from julia_core.runs import audit
+from julia_core.runs import audit, refit
 from julia_core.runs.listing import evaluable
 from julia_core.training.config import make_config
 from julia_core.views import mistakes
 from julia_core.views.figures import CELL_SCALES, CLASS_ORDERS, confusion_heatmap
-from julia_core.views.ui import all_runs, data_dir, forget_runs, images, open_dataset, runs_root, sidebar
+from julia_core.views.ui import (all_runs, data_dir, forget_runs, images, open_dataset, refit_notice, run_label,
+                                runs_root, sidebar)
 
 
 def image_grid(dataset_root: str, source: str, items: list[tuple[int, str]]) -> None:
@@ -68,7 +69,29 @@ if not candidates:
     st.info("No run has finished an epoch yet: its validation predictions appear here after one.")
     label_audit()
     st.stop()
-run = st.selectbox("Run", candidates, format_func=lambda r: f"{r.name} ({r.state})")
+names = [candidate.name for candidate in candidates]
+wanted = st.query_params.get("run")  # ?run=NAME: a link from another page
+run = st.selectbox("Run", candidates, index=names.index(wanted) if wanted in names else 0, format_func=run_label)
+if run.is_refit:
+    st.info(refit_notice(run))
+    st.page_link("pages/evaluate.py", label=f"Evaluate {run.refit_of}", icon=":material/grid_on:",
+                 query_params={"run": run.refit_of})
+    st.page_link("pages/monitor.py", label=f"Monitor {run.name}", icon=":material/monitoring:",
+                 query_params={"run": run.name})
+    st.stop()
+if refit.can_refit(run):
+    with st.expander("Refit on all labelled images", icon=":material/all_inclusive:"):
+        st.caption("This run's recipe again with no validation split: the same options and epochs, every labelled "
+                   "image, predicting with its last weights. Several seeds are queued together; ensemble them "
+                   "on Submit.")
+        seeds = st.number_input("Seeds", 1, refit.MAX_SEEDS, 1, key=f"seeds-{run.name}")
+        if st.button("Refit", key=f"refit-{run.name}"):
+            try:
+                queued = refit.launch_refit(run, runs_root(), seeds)
+                forget_runs()
+                st.success(f"Queued {len(queued)} refit run(s): {', '.join(d.name for d in queued)}")
+            except EXPECTED_ERRORS as err:
+                st.error(one_line(err))
 try:
     predictions = run.dir.read_val_predictions()
 except EXPECTED_ERRORS as err:

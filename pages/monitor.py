@@ -41,6 +41,8 @@ def curves() -> None:
         with st.expander(f"{run.name}: {run.state}", expanded=needs_attention(run)):
             if run.damaged:
                 st.warning(run.damage)
+            if run.is_refit:
+                st.caption(f"refit of {run.refit_of}: every labelled image, no validation split (training curves only)")
             note = events_note(run, streams[run.name], readers[run.name])
             if note:
                 st.warning(note)

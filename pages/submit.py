@@ -7,8 +7,9 @@ from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.predict import submission
 from julia_core.predict.ensemble import score_val, write_new_submission
 from julia_core.runs.listing import submittable
+from julia_core.runs.refit import refits_by_source
 from julia_core.views.figures import predicted_classes
-from julia_core.views.ui import all_runs, data_dir, open_dataset, runs_root, sidebar
+from julia_core.views.ui import all_runs, data_dir, open_dataset, run_label, runs_root, sidebar
 
 st.title("Submit")
 sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
@@ -25,12 +26,19 @@ try:
 except EXPECTED_ERRORS as err:
     st.error(one_line(err))
     st.stop()
-chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished, default=finished[:1],
-                        format_func=lambda r: f"{r.name} (best val acc {r.status.best or 0:.4f})")
+families = refits_by_source(finished)
+ONE_BY_ONE = "runs one by one"
+family = st.selectbox("Choose", [ONE_BY_ONE, *families], disabled=not families,
+                      format_func=lambda name: name if name == ONE_BY_ONE else
+                      f"the {len(families[name])} refit(s) of {name}, averaged",
+                      help="a refit's seeds in one choice (Evaluate's 'Refit on all labelled images' makes them)")
+chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished,
+                        default=families.get(family, finished[:1]), format_func=run_label, key=f"runs-{family}")
 tta = st.toggle("Test-time augmentation (5 views: the image, zooms, shifts)", value=False)
 predict_column, score_column = st.columns(2)
 if score_column.button("Score this choice on the validation split", disabled=not chosen,
-                       help="how the ensemble and TTA would have done on the images the runs held out"):
+                       help="how the ensemble and TTA would have done on the images the runs held out "
+                            "(not for refits: they hold none out)"):
     try:
         with st.spinner("scoring ..."):
             right, images = score_val([run.dir for run in chosen], data_dir(), tta)

@@ -11,18 +11,25 @@ from julia_core.errors import DataError
 from julia_core.predict.inference import predict_as_trained
 from julia_core.predict.submission import validate_submission, write_submission
 from julia_core.errors import RunDamaged
-from julia_core.runs.store import BEST, RunDir
+from julia_core.errors import RunError
+from julia_core.runs.store import BEST, RunDir, prediction_checkpoint
 from julia_core.training.config import TrainConfig
 from julia_core.training.device import select_device
 from julia_core.training.models import build_model
 from julia_core.training.tensors import run_images
 
 
-def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = BEST) -> tuple[torch.nn.Module, TrainConfig]:
-    """A run's model with its best (or last) weights, in eval mode, and its config. A damaged
-    config or checkpoint is one line naming the file."""
+def load_run_model(run_dir: Path, device: torch.device,
+                   checkpoint: str | None = None) -> tuple[torch.nn.Module, TrainConfig]:
+    """A run's model in eval mode, and its config: with the weights it predicts with (best.pt, a
+    refit's last.pt), or the checkpoint named. A damaged config or checkpoint is one line naming
+    the file."""
     run_dir = RunDir(run_dir)
     config = run_dir.read_config()
+    if checkpoint == BEST and config.is_refit:
+        raise RunError(f"{run_dir.name} is a refit (no validation split, so no best epoch): it predicts with its "
+                       "last weights; leave --checkpoint out or give last")
+    checkpoint = checkpoint or prediction_checkpoint(config)
     state = run_dir.load_checkpoint(checkpoint, map_location=device)
     # predict in the layout the run trained in: faster where it chose it
     model = build_model(config.model, 1 if config.mode == "L" else 3, config.channels_last).to(device)
@@ -35,7 +42,7 @@ def load_run_model(run_dir: Path, device: torch.device, checkpoint: str = BEST) 
 
 
 def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device: str = "auto",
-                 checkpoint: str = "best", progress=None) -> tuple[np.ndarray, np.ndarray]:
+                 checkpoint: str | None = None, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(test IDs, mean class probabilities (N, 62)) over the runs, each with its own preprocessing."""
     if not run_dirs:
         raise DataError("predict needs at least one run")
@@ -55,8 +62,16 @@ def predict_test(run_dirs: list[Path], data_dir: Path, tta: bool = False, device
     return ids, total / len(run_dirs)
 
 
+def refuse_refit(run_dir: RunDir) -> None:
+    """A refit trained on every labelled image: there is no held-out image left to score it on."""
+    config = run_dir.read_config()
+    if config.is_refit:
+        raise RunError(f"{run_dir.name} is a refit of {config.refit_of} on every labelled image: it has no "
+                       f"validation split to score on; score {config.refit_of} for its recipe")
+
+
 def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
-                checkpoint: str = "best") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                checkpoint: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(val IDs, true labels, mean class probabilities) of runs that validate on the same split:
     how an ensemble, or test-time augmentation, would have scored, without touching the test set.
     Runs on different folds of one k-fold split each predict their own fold (an ensemble where a
@@ -67,6 +82,7 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
     folds: dict[tuple, list] = {}  # split key -> [ids, labels, summed probabilities, runs]
     first = None
     for run_dir in run_dirs:
+        refuse_refit(RunDir(run_dir))
         model, config = load_run_model(run_dir, target, checkpoint)
         if first is None:
             first = (Path(run_dir).name, config)
@@ -85,7 +101,7 @@ def predict_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = 
 
 
 def score_val(run_dirs: list[Path], data_dir: Path | None = None, tta: bool = False, device: str = "auto",
-              checkpoint: str = "best") -> tuple[int, int]:
+              checkpoint: str | None = None) -> tuple[int, int]:
     """(right, images): the runs' mean prediction on their shared validation split."""
     _, labels, probs = predict_val(run_dirs, data_dir, tta, device, checkpoint)
     return int((probs.argmax(1) == labels).sum()), len(labels)
@@ -117,7 +133,7 @@ def write_new_submission(runs: list, data_dir: Path, runs_root: Path, tta: bool 
 
 
 def write_prediction(run_dirs: list[Path], data_dir: Path, out: Path, tta: bool = False,
-                     device: str = "auto", checkpoint: str = "best", progress=None) -> Path:
+                     device: str = "auto", checkpoint: str | None = None, progress=None) -> Path:
     """The Kaggle submission file at `out` (replaced if there), validated after writing."""
     ids, probs = predict_test(run_dirs, data_dir, tta, device, checkpoint, progress)
     out = Path(out)

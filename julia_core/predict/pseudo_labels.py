@@ -29,8 +29,8 @@ def teacher_refs(value: str) -> list[str]:
 
 
 def check_teachers(refs: list, config: TrainConfig) -> list[Path]:
-    """Each teacher is an intact run with a best checkpoint on the same split as `config`;
-    returns their directories."""
+    """Each teacher is an intact run with a best checkpoint on the same split as `config` (any
+    split for a refit, which has no validation images to leak); returns their directories."""
     teachers = []
     for ref in refs:
         run_dir = RunDir(Path(ref).expanduser())
@@ -43,7 +43,7 @@ def check_teachers(refs: list, config: TrainConfig) -> list[Path]:
             teacher = run_dir.read_config()
         except RunDamaged as err:
             raise PseudoLabelError(f"teacher {err}") from None
-        if split_key(teacher) != split_key(config):
+        if config.has_validation and split_key(teacher) != split_key(config):
             raise PseudoLabelError(f"{run_dir.name}: validates on another split (seed, validation fraction or fold "
                                    "differ); its labels would carry this run's validation images")
         teachers.append(run_dir.path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from julia_core.errors import RunDamaged, RunError
 from julia_core.runs.status import DAMAGED, FINISHED, RESUMABLE, RUNNING, STOPPED, Status
-from julia_core.runs.store import BEST, RUN_FOLDER, RunDir
+from julia_core.runs.store import BEST, RUN_FOLDER, RunDir, prediction_checkpoint
 from julia_core.training.config import TrainConfig
 
 
@@ -48,6 +48,14 @@ class Run:
     @property
     def model(self) -> str:
         return self.config.model if self.config else "?"
+
+    @property
+    def is_refit(self) -> bool:
+        return self.config is not None and self.config.is_refit
+
+    @property
+    def refit_of(self) -> str:
+        return self.config.refit_of if self.config else ""
 
     def has_checkpoint(self, which: str = BEST) -> bool:
         return not self.damaged and self.dir.has_checkpoint(which)
@@ -123,14 +131,17 @@ def weight_sources(runs: list[Run]) -> list[Run]:
 
 
 def submittable(runs: list[Run]) -> list[Run]:
-    """Finished runs with a best checkpoint: what Submit predicts the test split with."""
-    return [run for run in runs if run.state == FINISHED and run.has_checkpoint(BEST)]
+    """Finished runs with the checkpoint they predict with (best.pt; a refit's last.pt): what
+    Submit predicts the test split with, refits included."""
+    return [run for run in runs if run.state == FINISHED and run.has_checkpoint(prediction_checkpoint(run.config))]
 
 
 def evaluable(runs: list[Run]) -> list[Run]:
-    """Runs with validation predictions, finished ones first (newest first within each)."""
+    """What Evaluate offers: runs with validation predictions, finished ones first (newest first
+    within each); then finished refits, for which it names the run whose validation to look at."""
     found = [run for run in runs if not run.damaged and run.dir.val_predictions_file.is_file()]
-    return sorted(found, key=lambda run: run.state != FINISHED)
+    refits = [run for run in runs if run.state == FINISHED and run.is_refit]
+    return sorted(found, key=lambda run: run.state != FINISHED) + refits
 
 
 def active(runs: list[Run]) -> list[Run]:

@@ -43,6 +43,12 @@ from julia_core.runs.status import Status, check_fields, json_kind, now
 from julia_core.training.config import ConfigError, TrainConfig, validate
 
 BEST, LAST = "best", "last"
+
+
+def prediction_checkpoint(config: TrainConfig) -> str:
+    """The checkpoint a run predicts with: its best epoch on validation, or a refit's last (it has
+    no validation to choose an epoch by)."""
+    return LAST if config.is_refit else BEST
 RUN_FOLDER = r"^\d{8}-\d{6}-"  # how a run folder's name starts: its creation time
 
 

@@ -31,7 +31,7 @@ from julia_core.predict.pseudo_labels import add_pseudo_labelled
 from julia_core.predict.submission import write_submission
 from julia_core.runs import launcher
 from julia_core.runs.status import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, now
-from julia_core.runs.store import BEST, LAST, RunDir, load_init_weights
+from julia_core.runs.store import BEST, LAST, RunDir, load_init_weights, prediction_checkpoint
 from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import Data, load_data
 from julia_core.training.device import device_name, select_device
@@ -396,17 +396,20 @@ class RunRecord:
                  steps_per_epoch)
 
     def end_epoch(self, result: EpochResult, data: Data) -> None:
-        """Evaluate, log, checkpoint: everything a reader of the run directory sees per epoch."""
+        """Evaluate, log, checkpoint: everything a reader of the run directory sees per epoch. A
+        refit has no validation images: its figures are the training side's, its checkpoint last.pt."""
         state, config, progress = self.state, self.config, self.state.progress
         epoch = progress.epoch
-        val = evaluate(state.evaluated_model, data.val_x, data.val_y, config)
         lr = state.optimizer.param_groups[0]["lr"]
-        figures = {"train/loss": result.loss, "train/acc": result.acc, "val/loss": val.loss, "val/acc": val.acc,
-                   "lr": lr, "throughput/images_per_second": result.images_per_second,
+        figures = {"train/loss": result.loss, "train/acc": result.acc, "lr": lr,
+                   "throughput/images_per_second": result.images_per_second,
                    "time/epoch_seconds": result.seconds, "time/wall_seconds": progress.wall_seconds}
+        val = evaluate(state.evaluated_model, data.val_x, data.val_y, config) if config.has_validation else None
+        if val:
+            figures.update({"val/loss": val.loss, "val/acc": val.acc})
         for tag, value in figures.items():
             self.writer.add_scalar(tag, value, epoch)
-        improved = val.acc > progress.best_val_acc
+        improved = val is not None and val.acc > progress.best_val_acc
         if improved:
             progress.best_val_acc, progress.best_epoch = val.acc, epoch
         checkpoint = state.checkpoint(config)
@@ -414,36 +417,42 @@ class RunRecord:
         if improved:
             self.run_dir.save_checkpoint(BEST, checkpoint)
             self.run_dir.write_val_predictions(data.val_ids, data.val_y.cpu().numpy(), val.probs.numpy(), epoch)
-        self.writer.add_scalar("hparams/best_val_acc", progress.best_val_acc, epoch)
-        self.writer.add_scalar("hparams/final_val_acc", val.acc, epoch)
+        if val:
+            self.writer.add_scalar("hparams/best_val_acc", progress.best_val_acc, epoch)
+            self.writer.add_scalar("hparams/final_val_acc", val.acc, epoch)
         self.writer.flush()
         self.run_dir.append_summary({"epoch": epoch, "step": progress.step,
                                      **{k.replace("/", "_"): round(v, 6) for k, v in figures.items()}})
-        self.claim.update(epoch=epoch, epoch_batch=0, step=progress.step, val_acc=val.acc,
-                                   val_loss=val.loss, train_loss=result.loss, train_acc=result.acc,
-                                   best_val_acc=progress.best_val_acc, best_epoch=progress.best_epoch,
-                                   images_per_second=round(result.images_per_second, 1), eta_seconds=self._eta())
-        log.info("epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.0f img/s  %.1f s%s",
-                 epoch, config.epochs, result.loss, result.acc, val.loss, val.acc, lr, result.images_per_second,
-                 result.seconds, "  (best)" if improved else "")
+        validation = dict(val_acc=val.acc, val_loss=val.loss, best_val_acc=progress.best_val_acc,
+                          best_epoch=progress.best_epoch) if val else {}
+        self.claim.update(epoch=epoch, epoch_batch=0, step=progress.step, train_loss=result.loss,
+                          train_acc=result.acc, images_per_second=round(result.images_per_second, 1),
+                          eta_seconds=self._eta(), **validation)
+        seen = f"val loss {val.loss:.4f} acc {val.acc:.4f}" if val else "no validation (a refit)"
+        log.info("epoch %d/%d  train loss %.4f acc %.4f  %s  lr %.2e  %.0f img/s  %.1f s%s", epoch, config.epochs,
+                 result.loss, result.acc, seen, lr, result.images_per_second, result.seconds,
+                 "  (best)" if improved else "")
 
 
 def _write_hparams(writer, config: TrainConfig) -> None:
     values = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.to_dict().items()}
     values.pop("data", None)  # a path: not a hyperparameter, and not for shared artefacts
-    experiment, start, end = hparams(values, {"hparams/best_val_acc": 0.0, "hparams/final_val_acc": 0.0})
+    metrics = {"hparams/best_val_acc": 0.0, "hparams/final_val_acc": 0.0} if config.has_validation else {}
+    experiment, start, end = hparams(values, metrics)
     for summary in (experiment, start, end):
         writer.file_writer.add_summary(summary)
 
 
 def write_test_predictions(model, data: Data, config: TrainConfig, run_dir: RunDir) -> None:
-    """submission.csv from the best checkpoint, when the data set has test images."""
+    """submission.csv from the run's prediction checkpoint (best.pt; a refit's last.pt), when the
+    data set has test images."""
     if data.test_x is None:
         return
-    model.load_state_dict(run_dir.load_checkpoint(BEST, map_location=data.test_x.device)["model"])
+    which = prediction_checkpoint(config)
+    model.load_state_dict(run_dir.load_checkpoint(which, map_location=data.test_x.device)["model"])
     probs = predict_as_trained(model, data.test_x, config)
     write_submission(run_dir.submission_file, data.test_ids, probs.argmax(1).numpy())
-    log.info("wrote %s (%d rows) from the best epoch", RunDir.SUBMISSION, len(data.test_ids))
+    log.info("wrote %s (%d rows) from %s", RunDir.SUBMISSION, len(data.test_ids), run_dir.checkpoint_file(which).name)
 
 
 def _progress_bar(enabled: bool, epoch: int, epochs: int, steps: int, initial: int):

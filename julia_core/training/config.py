@@ -16,6 +16,7 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 NORMALIZATIONS = ("per_image", "unit")  # standardise each image, or plain /255 as the original did
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUN_FOLDER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a run folder: its time, name, -N
 
 
 @dataclass
@@ -45,7 +46,7 @@ class TrainConfig:
     pseudo_label: str = ""          # teacher runs (comma-separated): their confident test labels join the training set
     pseudo_threshold: float = 0.7   # the teachers' mean top probability a test image needs to join
     normalize: str = "per_image"
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2       # 0 only for a refit: every labelled image trains
     folds: int = 0                  # >1: k-fold cross-validation, `fold` held out (val_fraction unused)
     fold: int = 0
     group: str = ""                 # runs that belong together, e.g. the folds of a label audit
@@ -60,6 +61,16 @@ class TrainConfig:
     gpus: int = 1                   # >1: DDP through torchrun (on the CPU: that many gloo processes)
     preset: str = ""
     name: str = ""
+    refit_of: str = ""              # a refit: this finished run's recipe again, on every labelled image
+
+    @property
+    def is_refit(self) -> bool:
+        return bool(self.refit_of)
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the run holds images out to validate on (a refit does not)."""
+        return not self.refit_of
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -154,7 +165,13 @@ def validate(config: TrainConfig) -> None:
     need(0 < config.pseudo_threshold <= 1,
          f"pseudo threshold must be above 0 and at most 1 (a probability), got {config.pseudo_threshold}")
     need(config.normalize in NORMALIZATIONS, f"normalize must be one of {', '.join(NORMALIZATIONS)}")
-    need(0 < config.val_fraction < 1, f"validation fraction must be above 0 and below 1, got {config.val_fraction}")
+    if config.refit_of:
+        need(config.val_fraction == 0 and config.folds == 0,
+             "a refit trains on every labelled image: validation fraction 0 and no folds")
+        need(bool(RUN_FOLDER_PATTERN.match(config.refit_of)), f"refit of {config.refit_of!r} must name a run folder")
+    else:
+        need(0 < config.val_fraction < 1,
+             f"validation fraction must be above 0 and below 1, got {config.val_fraction}")
     need(config.folds == 0 or 2 <= config.folds <= 20, f"folds must be 0 (no cross-validation) or 2 to 20, got {config.folds}")
     need(config.folds == 0 or 0 <= config.fold < config.folds, f"fold must be in 0..{config.folds - 1}, got {config.fold}")
     need(not config.group or bool(NAME_PATTERN.match(config.group)), f"group {config.group!r} may hold only letters, digits, '.', '_' and '-'")

@@ -57,7 +57,7 @@ def events_note(run: Run, scalars: dict, stream: ScalarStream) -> str | None:
     if stream.problem:
         return stream.problem
     epochs = run.status.epoch if run.status else 0
-    if epochs and CURVES["accuracy"][1] not in scalars:
+    if epochs and CURVES["loss"][0] not in scalars:  # every run logs its training loss; a refit has no val/*
         return (f"{run.name}: {epochs} epoch(s) done, but its event files hold no readable per-epoch points "
                 "(damaged or deleted)")
     return None
@@ -129,6 +129,7 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
                      "train loss": status.train_loss if status else None,
                      "epoch": status.epoch if status else None, "img/s": status.images_per_second if status else None,
                      **{column: getattr(config, column) if config else None for column in HPARAM_COLUMNS},
+                     "refit of": run.refit_of,
                      "damage": run.damage or ""})
     return pd.DataFrame(rows)
 

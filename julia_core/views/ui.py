@@ -193,6 +193,20 @@ def progress_text(status: Status) -> tuple[float, str]:
     return fraction, " · ".join(parts)
 
 
+def run_label(run: Run) -> str:
+    """How a run is named where runs are chosen: its best validation accuracy, or what it refits."""
+    if run.is_refit:
+        return f"{run.name} (refit of {run.refit_of})"
+    best = run.status.best if run.status else None
+    return f"{run.name} ({run.state}" + (f", best val acc {best:.4f})" if best is not None else ")")
+
+
+def refit_notice(run: Run) -> str:
+    return (f"**{run.name}** is a refit of **{run.refit_of}**: its recipe again on every labelled image, so it has "
+            f"no validation split, no best epoch and no score; it predicts with its last weights. Its recipe "
+            f"was judged on {run.refit_of}'s validation split.")
+
+
 def epoch_text(status: Status) -> str:
     return f"epoch {status.epoch}/{status.epochs if status.epochs is not None else '?'}"
 

@@ -1,0 +1,75 @@
+"""Refits: a finished run's recipe trained again on every labelled image, for the final submission.
+
+Validation chose the recipe and its length; the refit spends the held-out images on training
+instead, runs the same number of epochs (no epoch can be chosen without a validation split) and
+predicts with its last weights. Several seeds of one refit are queued together and averaged on
+Submit. A refit is marked in its config (`refit_of`: the run it refits) so that every page can
+say what it is and refuse what it cannot do (score it on a validation split it does not have).
+"""
+import dataclasses
+from pathlib import Path
+
+from julia_core.data.dataset import KaggleDataset
+from julia_core.errors import RunError
+from julia_core.runs import launcher
+from julia_core.runs.listing import Run
+from julia_core.runs.status import FINISHED
+from julia_core.runs.store import RunDir
+from julia_core.training.config import TrainConfig, validate
+
+MAX_SEEDS = 20
+NAME_ROOM = 64 - len("-refit-seed000")  # what a refit's name keeps of its source's (names are at most 64)
+
+
+def can_refit(run: Run) -> bool:
+    """Whether a run offers "Refit on all labelled images": finished and not a refit itself."""
+    return run.state == FINISHED and not run.is_refit
+
+
+def check_refittable(run: Run) -> TrainConfig:
+    """The config of a run that can be refit: intact, finished, not itself a refit, its data set
+    still there. One line naming the run otherwise."""
+    run.require_intact()
+    config = run.config
+    if config.is_refit:
+        raise RunError(f"{run.name} is itself a refit of {config.refit_of}: refit {config.refit_of} instead")
+    if run.state != FINISHED:
+        raise RunError(f"{run.name} is {run.state}: only a finished run has a recipe and length to refit")
+    KaggleDataset(Path(config.data).expanduser())  # a DataError naming the folder if it is gone or broken
+    return config
+
+
+def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None) -> list[TrainConfig]:
+    """The refit of `run` with `seeds` seeds (its own seed, then the next ones): every option as
+    the run had it but the split (none: every labelled image trains), its epochs unless given."""
+    config = check_refittable(run)
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise RunError(f"seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
+    base = (config.name or launcher.default_name(config))[:NAME_ROOM].rstrip("-._")
+    configs = []
+    for offset in range(seeds):
+        seed = config.seed + offset
+        refit = dataclasses.replace(
+            config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
+            epochs=epochs or config.epochs, name=f"{base}-refit" if seeds == 1 else f"{base}-refit-seed{seed}")
+        validate(refit)
+        configs.append(refit)
+    return configs
+
+
+def launch_refit(run: Run, runs_root: Path, seeds: int = 1, epochs: int | None = None) -> list[RunDir]:
+    """Queue the refit's runs (they start as the queue has room); returns their directories."""
+    configs = refit_configs(run, seeds, epochs)
+    run_dirs = [launcher.prepare_run(config, runs_root) for config in configs]
+    launcher.schedule(runs_root)
+    return run_dirs
+
+
+def refits_by_source(runs: list[Run]) -> dict[str, list[Run]]:
+    """Finished refits grouped by the run they refit, newest source first: Submit's one-choice
+    ensembles of seeds."""
+    families: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.state == FINISHED and run.config.is_refit:
+            families.setdefault(run.config.refit_of, []).append(run)
+    return dict(sorted(families.items(), reverse=True))
