@@ -202,6 +202,8 @@ def run_train(args) -> int:
     runs_root = _runs_dir(args)
     if args.refit:
         return _run_refit(args, runs_root)
+    if args.seeds != 1:
+        raise JuliaError("--seeds goes with --refit RUN (for several runs of one recipe, give --seed to each)")
     if args.resume:
         run_dir = launcher.resolve_run(runs_root, args.resume)
         if args.detach:
@@ -220,22 +222,25 @@ def run_train(args) -> int:
     return code
 
 
+REFIT_OPTIONS = ("preset", "refit_of", "epochs", "device")  # what a refit may change of its run
+
+
 def _run_refit(args, runs_root: Path) -> int:
     """train --refit RUN: queued with --detach or several seeds, else trained here."""
     from julia_core.runs import launcher, refit, trainer
     from julia_core.training.config import TrainConfig
     given = sorted(f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig)
-                   if f.name not in ("preset", "refit_of", "epochs") and getattr(args, f.name, None) is not None)
+                   if f.name not in REFIT_OPTIONS and getattr(args, f.name, None) is not None)
     if given or args.preset or args.resume:
         extra = ", ".join(given + (["--preset"] if args.preset else []) + (["--resume"] if args.resume else []))
-        raise JuliaError(f"--refit takes every option from its run; only --epochs, --seeds and --detach go with "
-                         f"it, not {extra}")
+        raise JuliaError(f"--refit takes every option from its run; only --epochs, --device, --seeds and --detach "
+                         f"go with it, not {extra}")
     run = launcher.read_run(launcher.resolve_run(runs_root, args.refit).path)
     if args.detach or args.seeds > 1:
-        for run_dir in refit.launch_refit(run, runs_root, args.seeds, args.epochs):
+        for run_dir in refit.launch_refit(run, runs_root, args.seeds, args.epochs, args.device):
             print(run_dir.path)
         return 0
-    [config] = refit.refit_configs(run, 1, args.epochs)
+    [config] = refit.refit_configs(run, 1, args.epochs, args.device)
     run_dir = launcher.prepare_run(config, runs_root, claim=True)
     code = trainer.main(run_dir, False, not args.no_progress, console=True)
     print(run_dir.path)

@@ -7,7 +7,7 @@ from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.predict import submission
 from julia_core.predict.ensemble import score_val, write_new_submission
 from julia_core.runs.listing import submittable
-from julia_core.runs.refit import refits_by_source
+from julia_core.runs.refit import refit_families
 from julia_core.views.figures import predicted_classes
 from julia_core.views.ui import all_runs, data_dir, open_dataset, run_label, runs_root, sidebar
 
@@ -26,7 +26,7 @@ try:
 except EXPECTED_ERRORS as err:
     st.error(one_line(err))
     st.stop()
-families = refits_by_source(finished)
+families = refit_families(finished)
 ONE_BY_ONE = "runs one by one"
 family = st.selectbox("Choose", [ONE_BY_ONE, *families], disabled=not families,
                       format_func=lambda name: name if name == ONE_BY_ONE else
@@ -36,9 +36,12 @@ chosen = st.multiselect("Runs (several: mean of their class probabilities)", fin
                         default=families.get(family, finished[:1]), format_func=run_label, key=f"runs-{family}")
 tta = st.toggle("Test-time augmentation (5 views: the image, zooms, shifts)", value=False)
 predict_column, score_column = st.columns(2)
-if score_column.button("Score this choice on the validation split", disabled=not chosen,
-                       help="how the ensemble and TTA would have done on the images the runs held out "
-                            "(not for refits: they hold none out)"):
+refits = [run.name for run in chosen if run.is_refit]
+if refits:
+    score_column.caption(f"No validation score: {refits[0]} is a refit and holds no labelled image out "
+                         "(its recipe was scored on the run it refits).")
+if score_column.button("Score this choice on the validation split", disabled=not chosen or bool(refits),
+                       help="how the ensemble and TTA would have done on the images the runs held out"):
     try:
         with st.spinner("scoring ..."):
             right, images = score_val([run.dir for run in chosen], data_dir(), tta)

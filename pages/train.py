@@ -106,7 +106,8 @@ def run_queue() -> None:
         st.caption("Nothing running. Start a run above, or resume one below.")
     for run in queue:
         name, bar, button = st.columns([3, 6, 1])
-        name.write(f"**{run.name}**  \n{run.state} · {run.model} · {run.status.device or ''}")
+        name.write(f"**{run.name}**  \n{run.state} · {run.model} · {run.status.device or ''}"
+                   + (f" · refit of {run.refit_of}" if run.is_refit else ""))
         fraction, text = progress_text(run.status)
         bar.progress(fraction, text=text)
         if button.button("Stop", key=f"stop-{run.name}"):

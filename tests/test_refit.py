@@ -97,7 +97,13 @@ def test_refit_refuses_what_it_cannot_refit(refitted, demo_run, small_demo, tmp_
     with pytest.raises(DataError, match="moved-away"):
         refit.refit_configs(launcher.read_run(gone))
     assert cli.main(["train", "--refit", good.name, "--runs", str(root), "--lr", "0.1"]) == 2
-    assert "only --epochs, --seeds and --detach go with it, not --lr" in capsys.readouterr().err
+    assert "only --epochs, --device, --seeds and --detach go with it, not --lr" in capsys.readouterr().err
+    assert cli.main(["train", "--seeds", "3", "--runs", str(root)]) == 2
+    assert "--seeds goes with --refit RUN" in capsys.readouterr().err
+    stopped = shutil.copytree(good, tmp_path / "stopped" / good.name)
+    RunDir(stopped).update_status(state="stopped")
+    with pytest.raises(RunError, match="is stopped: only a finished run"):
+        refit.refit_configs(launcher.read_run(stopped))
 
 
 def test_refit_seeds_are_queued_together_and_chosen_as_one(demo_run, tmp_path, monkeypatch, capsys):
@@ -114,8 +120,8 @@ def test_refit_seeds_are_queued_together_and_chosen_as_one(demo_run, tmp_path, m
     assert [c.name for c in configs] == [f"fixture-refit-seed{seed}" for seed in range(3)]
     for path in printed:  # as if they had run
         RunDir(path).update_status(state="finished")
-    families = refit.refits_by_source(launcher.list_runs(root))
-    assert list(families) == [source.name] and len(families[source.name]) == 3
+    families = refit.refit_families(launcher.list_runs(root))
+    assert list(families) == [f"{source.name}, 2 epochs"] and len(families[f"{source.name}, 2 epochs"]) == 3
 
 
 @pytest.mark.parametrize("page", ["evaluate", "submit", "monitor"])
@@ -132,11 +138,12 @@ def test_the_pages_say_what_a_refit_is(refitted, small_demo, monkeypatch, tmp_pa
         assert app.selectbox[0].value.name == run_dir.name
         assert any(f"is a refit of **{source}**" in info.value for info in app.info)
     elif page == "submit":
-        assert app.selectbox[0].options == ["runs one by one", f"the 1 refit(s) of {source}, averaged"]
+        epochs = run_dir.read_config().epochs
+        assert app.selectbox[0].options == ["runs one by one", f"the 1 refit(s) of {source}, {epochs} epochs, averaged"]
         app.selectbox[0].select_index(1).run()
         assert [run.name for run in app.multiselect[0].value] == [run_dir.name]
-        next(button for button in app.button if button.label.startswith("Score")).click().run()  # one line
-        assert any("has no validation split to score on" in error.value for error in app.error)
+        assert next(button for button in app.button if button.label.startswith("Score")).disabled
+        assert any(f"No validation score: {run_dir.name} is a refit" in caption.value for caption in app.caption)
     else:
         assert any(f"refit of {source}" in caption.value for caption in app.caption)
 
@@ -156,3 +163,27 @@ def test_refit_from_the_evaluate_page(demo_run, small_demo, monkeypatch, tmp_pat
     assert not app.exception, app.exception
     assert any("Queued 2 refit run(s)" in success.value for success in app.success)
     assert sorted(run.config.seed for run in launcher.list_runs(root) if run.is_refit) == [0, 1]
+
+
+def test_a_refit_shares_its_runs_pretrained_weights_and_can_teach(refitted, small_demo):
+    """Pre-training is on synthetic characters: the refit's cached weights are its run's. A refit
+    (no best.pt) is a pseudo-label teacher and a weight source through its last.pt."""
+    from julia_core.predict.pseudo_labels import PseudoLabelError, check_teachers
+    from julia_core.runs.listing import weight_sources
+    from julia_core.runs.store import init_weights_path
+    from julia_core.training import pretrain
+    from julia_core.training.config import make_config
+    import torch
+    root, source, run_dir = refitted
+    recipe = make_config("best", data=str(small_demo))
+    [again] = refit.refit_configs(launcher.read_run(root / source))
+    refit_recipe = again.__class__(**{**again.to_dict(), **{k: getattr(recipe, k) for k in ("pretrain",
+                                                                                        "pretrain_epochs")}})
+    cpu = torch.device("cpu")
+    assert pretrain.weights_path(refit_recipe, cpu) == pretrain.weights_path(
+        again.__class__(**{**refit_recipe.to_dict(), "refit_of": "", "val_fraction": 0.2}), cpu)
+    assert check_teachers([str(run_dir.path)], again) == [run_dir.path]  # a refit student: nothing to leak into
+    with pytest.raises(PseudoLabelError, match="is a refit: it learnt every labelled image"):
+        check_teachers([str(run_dir.path)], make_config("fast", data=str(small_demo)))
+    assert init_weights_path(run_dir.path) == run_dir.checkpoint_file("last")
+    assert run_dir.name in [run.name for run in weight_sources(launcher.list_runs(root))]

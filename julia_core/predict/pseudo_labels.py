@@ -14,7 +14,7 @@ from julia_core.data.split import split_key
 from julia_core.errors import JuliaError
 from julia_core.predict.ensemble import predict_test
 from julia_core.errors import RunDamaged
-from julia_core.runs.store import BEST, RunDir
+from julia_core.runs.store import RunDir, prediction_checkpoint
 from julia_core.training.config import TrainConfig
 from julia_core.training.tensors import Data
 
@@ -37,12 +37,16 @@ def check_teachers(refs: list, config: TrainConfig) -> list[Path]:
         if not run_dir.config_file.is_file():
             raise PseudoLabelError(f"{run_dir.path}: not a run directory (no {RunDir.CONFIG}); "
                                    "pseudo-label names teacher runs")
-        if not run_dir.has_checkpoint(BEST):
-            raise PseudoLabelError(f"{run_dir.path}: has no best checkpoint yet; a teacher must have trained an epoch")
         try:
             teacher = run_dir.read_config()
         except RunDamaged as err:
             raise PseudoLabelError(f"teacher {err}") from None
+        if not run_dir.has_checkpoint(prediction_checkpoint(teacher)):
+            raise PseudoLabelError(f"{run_dir.path}: has no {prediction_checkpoint(teacher)} checkpoint yet; a teacher "
+                                   "must have trained an epoch")
+        if config.has_validation and teacher.is_refit:
+            raise PseudoLabelError(f"{run_dir.name} is a refit: it learnt every labelled image, this run's validation "
+                                   "images too, and its labels would carry them; teach a refit with it instead")
         if config.has_validation and split_key(teacher) != split_key(config):
             raise PseudoLabelError(f"{run_dir.name}: validates on another split (seed, validation fraction or fold "
                                    "differ); its labels would carry this run's validation images")

@@ -126,8 +126,10 @@ def _is_run_folder(path: Path) -> bool:
 
 # -- choosing among listed runs ----------------------------------------------------------------------
 def weight_sources(runs: list[Run]) -> list[Run]:
-    """Runs whose best weights another run can start from (pre-training, then fine-tuning)."""
-    return [run for run in runs if run.state in (FINISHED, STOPPED) and run.has_checkpoint(BEST)]
+    """Runs whose weights another run can start from (pre-training, then fine-tuning): the ones
+    they predict with, best.pt or a refit's last.pt."""
+    return [run for run in runs
+            if run.state in (FINISHED, STOPPED) and run.has_checkpoint(prediction_checkpoint(run.config))]
 
 
 def submittable(runs: list[Run]) -> list[Run]:

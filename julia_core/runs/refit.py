@@ -18,7 +18,7 @@ from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig, validate
 
 MAX_SEEDS = 20
-NAME_ROOM = 64 - len("-refit-seed000")  # what a refit's name keeps of its source's (names are at most 64)
+MAX_NAME = 64  # training.config.NAME_PATTERN's limit
 
 
 def can_refit(run: Run) -> bool:
@@ -39,37 +39,41 @@ def check_refittable(run: Run) -> TrainConfig:
     return config
 
 
-def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None) -> list[TrainConfig]:
+def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: str | None = None) -> list[TrainConfig]:
     """The refit of `run` with `seeds` seeds (its own seed, then the next ones): every option as
-    the run had it but the split (none: every labelled image trains), its epochs unless given."""
+    the run had it but the split (none: every labelled image trains), its epochs and device unless
+    given."""
     config = check_refittable(run)
     if not 1 <= seeds <= MAX_SEEDS:
         raise RunError(f"seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
-    base = (config.name or launcher.default_name(config))[:NAME_ROOM].rstrip("-._")
+    base = config.name or launcher.default_name(config)
     configs = []
     for offset in range(seeds):
         seed = config.seed + offset
+        suffix = "-refit" if seeds == 1 else f"-refit-seed{seed}"
+        name = base[:MAX_NAME - len(suffix)].rstrip("-._") + suffix
         refit = dataclasses.replace(
             config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
-            epochs=epochs or config.epochs, name=f"{base}-refit" if seeds == 1 else f"{base}-refit-seed{seed}")
+            epochs=epochs or config.epochs, name=name, device=device or config.device)
         validate(refit)
         configs.append(refit)
     return configs
 
 
-def launch_refit(run: Run, runs_root: Path, seeds: int = 1, epochs: int | None = None) -> list[RunDir]:
+def launch_refit(run: Run, runs_root: Path, seeds: int = 1, epochs: int | None = None,
+                 device: str | None = None) -> list[RunDir]:
     """Queue the refit's runs (they start as the queue has room); returns their directories."""
-    configs = refit_configs(run, seeds, epochs)
+    configs = refit_configs(run, seeds, epochs, device)
     run_dirs = [launcher.prepare_run(config, runs_root) for config in configs]
     launcher.schedule(runs_root)
     return run_dirs
 
 
-def refits_by_source(runs: list[Run]) -> dict[str, list[Run]]:
-    """Finished refits grouped by the run they refit, newest source first: Submit's one-choice
-    ensembles of seeds."""
+def refit_families(runs: list[Run]) -> dict[str, list[Run]]:
+    """Finished refits of one run and one length, newest source first: Submit's one-choice
+    ensembles of seeds (refits of other lengths are another family)."""
     families: dict[str, list[Run]] = {}
     for run in runs:
-        if run.state == FINISHED and run.config.is_refit:
-            families.setdefault(run.config.refit_of, []).append(run)
+        if run.state == FINISHED and run.is_refit:
+            families.setdefault(f"{run.config.refit_of}, {run.config.epochs} epochs", []).append(run)
     return dict(sorted(families.items(), reverse=True))

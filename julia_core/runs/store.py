@@ -376,9 +376,16 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
 
 
 def init_weights_path(ref: str | Path) -> Path:
-    """A run directory means its best checkpoint; anything else is taken as the file itself."""
+    """A run directory means the checkpoint it predicts with (best.pt; a refit's last.pt); anything
+    else is taken as the file itself."""
     path = Path(ref).expanduser()
-    return RunDir(path).checkpoint_file(BEST) if path.is_dir() else path
+    if not path.is_dir():
+        return path
+    run_dir = RunDir(path)
+    try:
+        return run_dir.checkpoint_file(prediction_checkpoint(run_dir.read_config()))
+    except RunDamaged:
+        return run_dir.checkpoint_file(BEST)  # loading it then says what is wrong
 
 
 def load_init_weights(ref: str | Path, model_name: str, map_location="cpu") -> dict:

@@ -56,7 +56,8 @@ def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
     """The run's model and inputs on the synthetic set, with the pre-training recipe."""
     return dataclasses.replace(config, data=str(data), epochs=config.pretrain_epochs, val_fraction=0.05,
                                folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
-                               pseudo_label="", split_seed=-1, name="", preset="", gpus=1, **PRETRAIN_RECIPE)
+                               pseudo_label="", split_seed=-1, name="", preset="", gpus=1, refit_of="",
+                               **PRETRAIN_RECIPE)
 
 
 # Options that do not shape the pre-training: not part of its cache key. `amp` is in the key as
