@@ -43,6 +43,15 @@ def run_cli(*args, timeout=None):
                                        err.getvalue())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """Session- and module-scoped fixtures (a trained demo run) are set up before any test's
+    isolated_cache: they get a cache of the session's own, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JULIA_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def font_verdicts(tmp_path_factory) -> Path:
     """The machine's fonts checked once per session (a second or two each ten files) in a cache
