@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from checkpoint_skeleton import write_checkpoints
 from conftest import REPO_ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -20,7 +21,9 @@ from julia_core.errors import RunDamaged
 from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig
 
-FIXTURE = REPO_ROOT / "tests" / "fixtures" / "20261201-112538-written-by-v1"  # stopped at epoch 2, batch 1
+# Stopped at epoch 2, batch 1. Its checkpoints are kept as their skeleton (every key, shape and
+# value but the weights' numbers: tests/checkpoint_skeleton.py), not as ten megabytes each.
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "20261201-112538-written-by-v1"
 
 
 # -- status.json ------------------------------------------------------------------------------
@@ -279,7 +282,8 @@ def old_run(tmp_path, small_demo):
     """The fixture run (written by the version before the run store), its data pointed at this
     session's demo set (the same IDs and labels)."""
     root = tmp_path / "runs"
-    copy = Path(shutil.copytree(FIXTURE, root / FIXTURE.name))
+    copy = Path(shutil.copytree(FIXTURE, root / FIXTURE.name, ignore=shutil.ignore_patterns("checkpoints.json")))
+    write_checkpoints(FIXTURE / "checkpoints.json", copy / "checkpoints")  # its layout, seeded weights
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "data": str(small_demo)}))
     return root, copy
