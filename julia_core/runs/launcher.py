@@ -337,7 +337,7 @@ def run_table(runs: list[Run]) -> list[dict]:
         best = status.best
         rows.append({
             "run": run.name, "state": run.state, "model": run.model,
-            "epoch": f"{status.epoch}/{status.epochs if status.epochs is not None else '?'}" if run.status else "",
+            "epoch": status.epochs_done if run.status else "",
             "best val acc": f"{best:.4f}" if best is not None else ("refit" if run.is_refit else ""),
             "img/s": status.images_per_second or "",
             "device": status.device or "", "started": status.started or "", "refit of": run.refit_of,

@@ -66,6 +66,11 @@ class Status:
         """The best validation accuracy, once there is one (older runs wrote -1 before)."""
         return self.best_val_acc if self.best_val_acc is not None and self.best_val_acc >= 0 else None
 
+    @property
+    def epochs_done(self) -> str:
+        """'3/15': epochs finished of all ('?' while the total is unknown)."""
+        return f"{self.epoch}/{self.epochs if self.epochs is not None else '?'}"
+
     def to_dict(self) -> dict:
         values = asdict(self)
         return {**values.pop("extra"), **values}

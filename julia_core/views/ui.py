@@ -208,7 +208,7 @@ def refit_notice(run: Run) -> str:
 
 
 def epoch_text(status: Status) -> str:
-    return f"epoch {status.epoch}/{status.epochs if status.epochs is not None else '?'}"
+    return f"epoch {status.epochs_done}"
 
 
 def ended_text(status: Status) -> str:
