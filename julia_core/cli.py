@@ -17,6 +17,11 @@ from julia_core.errors import EXPECTED_ERRORS, JuliaError, one_line
 from julia_core.data.images import SIZES
 
 
+# Config fields `train` takes no option for: --preset is its own, a refit and a sweep's trial are
+# made by --refit and `sweep`.
+NOT_TRAIN_OPTIONS = ("preset", "refit_of", "sweep", "trial")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not argparse's usage block
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
@@ -83,11 +88,37 @@ def get_args_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", type=Path, required=True, help="the CSV to write")
     predict.set_defaults(run=run_predict)
 
+    add_sweep_parser(commands)
+
     score = commands.add_parser("score", help="validation accuracy of a run or an ensemble, with or without TTA")
     add_ensemble_arguments(score, "a run (repeat for an ensemble: mean of probabilities; all on one split)",
                            "data set folder (default: the first run's)")
     score.set_defaults(run=run_score)
     return parser
+
+
+def add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser("sweep", help="search a recipe's options with Optuna: start, join, stop, resume, show")
+    actions = sweep.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    storage_help = ("database URL of the study (default: a SQLite file in the runs folder); several machines "
+                    "share one through a server, e.g. postgresql://USER:PASSWORD@HOST:5432/DATABASE")
+    start = actions.add_parser("start", help="create a sweep from a search space file and start its worker here")
+    join = actions.add_parser("join", help="work on a sweep another machine started (its space comes from the study)")
+    for parser in (start, join):
+        parser.add_argument("name", metavar="NAME", help="the sweep's name (its study's)")
+        parser.add_argument("--storage", default="" if parser is start else None, required=parser is join,
+                            help=storage_help)
+        parser.add_argument("--data", type=Path, default=None, help="data set folder (default: $JULIA_DATA or the demo set)")
+        parser.add_argument("--foreground", action="store_true", help="work in this terminal instead of a detached worker")
+    start.add_argument("--space", type=Path, required=True, help="the search space: a YAML or JSON file (docs/SWEEPS.md)")
+    for action, text in (("stop", "stop a sweep everywhere: running trials save and stop, queued ones are cancelled"),
+                         ("resume", "continue a stopped sweep: this machine's stopped trials resume, a worker starts"),
+                         ("show", "the sweeps, or one sweep's trials"), ("work", argparse.SUPPRESS)):
+        parser = actions.add_parser(action, help=text) if text != argparse.SUPPRESS else actions.add_parser(action)
+        parser.add_argument("name", metavar="NAME", nargs="?" if action == "show" else None)
+    for parser in actions.choices.values():
+        parser.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    sweep.set_defaults(run=run_sweep)
 
 
 def add_ensemble_arguments(parser, run_help: str, data_help: str) -> None:
@@ -132,7 +163,7 @@ def add_train_parser(commands) -> None:
              "split_seed": "seed of the validation split (default -1: --seed); keep it to ensemble seeds on one split",
              "ema": "evaluate and save a moving average of the weights, this decay per step (0: off)"}
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("preset", "refit_of"):
+        if field.name in NOT_TRAIN_OPTIONS:
             continue
         flag = "--" + field.name.replace("_", "-")
         if field.type is bool or isinstance(field.default, bool):
@@ -261,7 +292,7 @@ def _run_detached_trainer(args) -> int:
 def _train_config(args):
     """The preset with every option given on the command line on top."""
     from julia_core.training.config import TrainConfig, make_config
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset", "refit_of"}
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(NOT_TRAIN_OPTIONS)
     overrides = {name: getattr(args, name) for name in names}
     if overrides["mode"]:
         overrides["mode"] = "L" if overrides["mode"] == "grey" else "RGB"
@@ -336,6 +367,75 @@ def run_score(args) -> int:
     print(f"val accuracy {right / images:.4f} ({right}/{images}) from {len(run_dirs)} run(s)"
           f"{' with TTA' if args.tta else ''}")
     return 0
+
+
+def run_sweep(args) -> int:
+    from julia_core.sweeps import worker
+    runs_root = _runs_dir(args)
+    if args.action in ("start", "join"):
+        return _start_or_join(args, runs_root)
+    if args.action == "work":
+        print(f"sweep {args.name}: {worker.work(runs_root, args.name)}", flush=True)
+        return 0
+    if args.action == "show":
+        return _show_sweeps(runs_root, args.name)
+    lines = worker.stop_sweep(runs_root, args.name) if args.action == "stop" else worker.resume_sweep(runs_root, args.name)
+    print(f"sweep {args.name}: {'stopped' if args.action == 'stop' else 'resumed'}")
+    for line in lines:
+        print(f"  {line}")
+    return 0
+
+
+def _start_or_join(args, runs_root: Path) -> int:
+    from julia_core.sweeps import study, worker
+    from julia_core.sweeps.space import load_space
+    data = _data_dir(args)
+    KaggleDataset(data)  # a missing or broken data set is one line now, not a failed first trial
+    if args.action == "start":
+        sweep = study.create_sweep(runs_root, args.name, load_space(args.space), data, args.storage)
+    else:
+        sweep = study.join_sweep(runs_root, args.name, args.storage, data)
+    where = study.shown_url(study.storage_url(runs_root, sweep.record))
+    print(f"sweep {sweep.name}: {len(sweep.space.searched)} options searched from preset {sweep.space.preset} "
+          f"({sweep.space.sampler}, pruner {sweep.space.pruner}); study in {where}")
+    if args.foreground:
+        print(f"sweep {sweep.name}: {worker.work(runs_root, sweep.name)}")
+        return 0
+    pid = worker.start_worker(runs_root, sweep.name)
+    print(f"worker started (pid {pid}); watch it on the Sweep page or with: python -m julia_core sweep show {sweep.name}"
+          if pid else "a worker already works on it on this machine")
+    return 0
+
+
+def _show_sweeps(runs_root: Path, name: str | None) -> int:
+    from julia_core.sweeps import overview, study
+    if not name:
+        rows = [summary.row() for summary in overview.sweep_summaries(runs_root)]
+        if not rows:
+            print(f"no sweeps in {runs_root}")
+        _print_table(rows, ["sweep", "state", "done", "pruned", "failed", "running", "budget", "best val acc",
+                            "best run", "note"])
+        return 0
+    sweep = study.open_sweep(runs_root, name)
+    summary = overview.summarize(sweep)
+    print(f"sweep {name}: {summary.state} ({overview.STATE_HELP[summary.state]}); {summary.budget}; "
+          f"study in {summary.storage}" + (f"; {summary.reason}" if summary.reason else ""))
+    if summary.best_value is not None:
+        print(f"best: trial {summary.best_trial}, val acc {summary.best_value:.4f}, run {summary.best_run}: "
+              + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.best_params.items()))
+    rows = overview.trial_rows(sweep)
+    _print_table([{k: ("" if v is None else f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
+                  for row in rows], list(dict.fromkeys(key for row in rows for key in row)))
+    return 0
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: s
         name = base[:MAX_NAME - len(suffix)].rstrip("-._") + suffix
         refit = dataclasses.replace(
             config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
-            epochs=epochs or config.epochs, name=name, device=device or config.device)
+            epochs=epochs or config.epochs, name=name, device=device or config.device, sweep="", trial=-1)
         validate(refit)
         configs.append(refit)
     return configs

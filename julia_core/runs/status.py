@@ -12,10 +12,11 @@ from julia_core.errors import RunDamaged
 
 # -- the states, defined once -------------------------------------------------------------------
 QUEUED, RUNNING, FINISHED, FAILED, STOPPED = "queued", "running", "finished", "failed", "stopped"
-STATES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED)
+PRUNED = "pruned"  # a sweep's trial its pruner ended after an epoch; checkpoints kept, it may resume as a run
+STATES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED, PRUNED)
 ACTIVE = (QUEUED, RUNNING)
-ENDED = (FINISHED, FAILED, STOPPED)
-RESUMABLE = (STOPPED, FAILED)
+ENDED = (FINISHED, FAILED, STOPPED, PRUNED)
+RESUMABLE = (STOPPED, FAILED, PRUNED)
 DAMAGED = "damaged"  # not a state a run is in: what a listing shows for a run it cannot read
 
 

@@ -4,7 +4,8 @@ main -> run -> fit: the device, the data (and pseudo-labels), the model (from a 
 run's weights, or pre-training), then for each epoch the loop's `train_one_epoch`, `evaluate`,
 and `end_epoch` (events, checkpoints, summary.csv, status) -> the test predictions -> finished.
 SIGTERM (Stop) finishes the current step, saves last.pt and ends in state 'stopped'; a resume
-continues from last.pt, mid-epoch included. Whatever way the trainer ends that its own code
+continues from last.pt, mid-epoch included. A sweep's trial reports each epoch's validation
+accuracy to its study (julia_core.sweeps.report) and ends 'pruned' when the pruner says so. Whatever way the trainer ends that its own code
 sees, `main` starts the next queued run.
 """
 import logging
@@ -30,8 +31,9 @@ from julia_core.predict.inference import predict_as_trained
 from julia_core.predict.pseudo_labels import add_pseudo_labelled
 from julia_core.predict.submission import write_submission
 from julia_core.runs import launcher
-from julia_core.runs.status import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, now
+from julia_core.runs.status import FAILED, FINISHED, PRUNED, QUEUED, RUNNING, STOPPED, now
 from julia_core.runs.store import BEST, LAST, RunDir, load_init_weights, prediction_checkpoint
+from julia_core.sweeps.report import TrialReporter
 from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import Data, load_data
 from julia_core.training.device import device_name, select_device
@@ -63,7 +65,7 @@ class Peers:
 # -- the entry the CLI and the launcher call -------------------------------------------------------
 def main(run_dir: RunDir, resume: bool, show_progress: bool, console: bool) -> int:
     """Train in this process, or under torchrun for `gpus` > 1; then start whatever is queued.
-    Returns the exit code: 0 finished or stopped, 1 failed."""
+    Returns the exit code: 0 finished, stopped or pruned, 1 failed."""
     in_torchrun = "WORLD_SIZE" in os.environ
     try:
         if in_torchrun:
@@ -115,7 +117,7 @@ def _under_torchrun(run_dir: RunDir, gpus: int, resume: bool) -> int:
 
 def run(run_dir: RunDir | Path, resume: bool = False, show_progress: bool = True, console: bool = True) -> int:
     """Train the run described by its config.json; its status.json says how it ended.
-    Returns the process exit code: 0 finished or stopped, 1 failed."""
+    Returns the process exit code: 0 finished, stopped or pruned, 1 failed."""
     run_dir = RunDir(run_dir)
     peers = Peers.from_environment()
     with logging_to(run_dir, console) if peers.writes else nullcontext():
@@ -129,8 +131,11 @@ def _run_logged(run_dir: RunDir, peers: "Peers", resume: bool, show_progress: bo
                   "left as it is", run_dir.name, RunDir.STATUS)
         return 1
     previous_handlers = StopFlag.install()
+    reporter, state, message = None, FAILED, None
     try:
-        state = STOPPED if StopFlag.requested else fit(run_dir.read_config(), run_dir, claim, resume, show_progress)
+        config = run_dir.read_config()
+        reporter = TrialReporter.open(config, run_dir.path.parent) if claim else None
+        state = STOPPED if StopFlag.requested else fit(config, run_dir, claim, resume, show_progress, reporter)
         if claim:
             claim.update(state=state, ended=now(), eta_seconds=0 if state == FINISHED else None)
             log.info("%s: %s", state, run_dir.name)
@@ -149,6 +154,15 @@ def _run_logged(run_dir: RunDir, peers: "Peers", resume: bool, show_progress: bo
         return 1
     finally:
         StopFlag.restore(previous_handlers)
+        if reporter:
+            reporter.finish(state, _best_so_far(run_dir), message)
+
+
+def _best_so_far(run_dir: RunDir) -> float | None:
+    try:
+        return run_dir.read_status().best
+    except JuliaError:
+        return None
 
 
 class ClaimLost(JuliaError):
@@ -230,8 +244,9 @@ def failure_message(err: Exception) -> str:
 
 
 # -- the run ---------------------------------------------------------------------------------------
-def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool, show_progress: bool) -> str:
-    """Train; returns the final state ('finished' or 'stopped')."""
+def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool, show_progress: bool,
+        reporter: TrialReporter | None = None) -> str:
+    """Train; returns the final state ('finished', 'stopped', or a sweep's trial 'pruned')."""
     peers = Peers.from_environment()
     device = select_device(config.device, peers.local_rank)
     if peers.world > 1:
@@ -258,7 +273,7 @@ def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         state.net = torch.compile(state.net)
-    record = RunRecord(claim, config, state, steps_per_epoch) if claim else None
+    record = RunRecord(claim, config, state, steps_per_epoch, reporter) if claim else None
     if record:
         record.open(resume, device, data)
     result = train_epochs(state, data, config, record, show_progress and peers.writes)
@@ -319,7 +334,8 @@ def pretrain(config: TrainConfig, device, claim: Claim | None) -> dict | None:
 
 def train_epochs(state: TrainState, data: Data, config: TrainConfig, record: "RunRecord | None",
                  show_progress: bool) -> str:
-    """Epoch after epoch until the last, or a stop request; returns 'finished' or 'stopped'."""
+    """Epoch after epoch until the last, a stop request, or the sweep's pruner ending the trial;
+    returns 'finished', 'stopped' or 'pruned'."""
     progress = state.progress
     steps_per_epoch = len(data.train_y) // config.batch_size
     for epoch in range(progress.epoch + 1, config.epochs + 1):
@@ -335,21 +351,33 @@ def train_epochs(state: TrainState, data: Data, config: TrainConfig, record: "Ru
                 record.save_mid_epoch(epoch, steps_per_epoch)
             return STOPPED
         progress.epoch, progress.batch = epoch, 0
-        if record:
-            record.end_epoch(result, data)
+        pruned = record.end_epoch(result, data) if record else False
         if state.world > 1:
-            dist.barrier()
+            pruned = _rank_zero_says(pruned, state)  # every rank ends the trial together
+        if pruned:
+            log.info("pruned after epoch %d: the sweep's pruner ended this trial (checkpoints kept)", epoch)
+            return PRUNED
         if result.stopped:
             return STOPPED
     return FINISHED
+
+
+def _rank_zero_says(flag: bool, state: TrainState) -> bool:
+    """Rank 0's flag on every rank of a DDP group (it alone hears the study)."""
+    device = next(state.model.parameters()).device
+    value = torch.tensor([1 if flag else 0], device=device)
+    dist.broadcast(value, src=0)
+    return bool(value.item())
 
 
 class RunRecord:
     """What a reader of the run directory sees of the training: TensorBoard events, checkpoints,
     validation predictions, summary.csv and the status. Rank 0 only."""
 
-    def __init__(self, claim: Claim, config: TrainConfig, state: TrainState, steps_per_epoch: int):
+    def __init__(self, claim: Claim, config: TrainConfig, state: TrainState, steps_per_epoch: int,
+                 reporter: TrialReporter | None = None):
         self.claim, self.run_dir, self.config, self.state = claim, claim.run_dir, config, state
+        self.reporter = reporter
         self.total_steps = config.epochs * steps_per_epoch
         self.steps_per_epoch = steps_per_epoch
         self.writer = None
@@ -395,9 +423,10 @@ class RunRecord:
         log.info("stopped at epoch %d, batch %d of %d; last.pt saved", epoch, self.state.progress.batch,
                  steps_per_epoch)
 
-    def end_epoch(self, result: EpochResult, data: Data) -> None:
+    def end_epoch(self, result: EpochResult, data: Data) -> bool:
         """Evaluate, log, checkpoint: everything a reader of the run directory sees per epoch. A
-        refit has no validation images: its figures are the training side's, its checkpoint last.pt."""
+        refit has no validation images: its figures are the training side's, its checkpoint last.pt.
+        A sweep's trial then reports to its study; returns True when the pruner ends it here."""
         state, config, progress = self.state, self.config, self.state.progress
         epoch = progress.epoch
         lr = state.optimizer.param_groups[0]["lr"]
@@ -432,6 +461,9 @@ class RunRecord:
         log.info("epoch %d/%d  train loss %.4f acc %.4f  %s  lr %.2e  %.0f img/s  %.1f s%s", epoch, config.epochs,
                  result.loss, result.acc, seen, lr, result.images_per_second, result.seconds,
                  "  (best)" if improved else "")
+        # reported every epoch (the pruning picture), but the last is never pruned: it is done
+        pruned = bool(self.reporter and val and self.reporter.report(epoch, val.acc))
+        return pruned and epoch < config.epochs
 
 
 def _write_hparams(writer, config: TrainConfig) -> None:

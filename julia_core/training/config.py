@@ -62,6 +62,8 @@ class TrainConfig:
     preset: str = ""
     name: str = ""
     refit_of: str = ""              # a refit: this finished run's recipe again, on every labelled image
+    sweep: str = ""                 # a sweep's trial: the sweep's name (its study) ...
+    trial: int = -1                 # ... and the trial's number in it
 
     @property
     def is_refit(self) -> bool:
@@ -176,6 +178,8 @@ def validate(config: TrainConfig) -> None:
     need(config.folds == 0 or 0 <= config.fold < config.folds, f"fold must be in 0..{config.folds - 1}, got {config.fold}")
     need(not config.group or bool(NAME_PATTERN.match(config.group)), f"group {config.group!r} may hold only letters, digits, '.', '_' and '-'")
     need(config.split_seed >= -1, f"split seed must be -1 (the run's seed) or at least 0, got {config.split_seed}")
+    need(not config.sweep or bool(NAME_PATTERN.match(config.sweep)), f"sweep {config.sweep!r} may hold only letters, digits, '.', '_' and '-'")
+    need(bool(config.sweep) == (config.trial >= 0), "a sweep's trial names both its sweep and its trial number")
     need(config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {config.device!r}")
     need(1 <= config.gpus <= 64, f"gpus must be between 1 and 64, got {config.gpus}")
     need(config.log_every >= 1, f"log every must be at least 1 step, got {config.log_every}")

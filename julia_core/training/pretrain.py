@@ -57,13 +57,14 @@ def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
     return dataclasses.replace(config, data=str(data), epochs=config.pretrain_epochs, val_fraction=0.05,
                                folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
                                pseudo_label="", split_seed=-1, name="", preset="", gpus=1, refit_of="",
+                               sweep="", trial=-1,
                                **PRETRAIN_RECIPE)
 
 
 # Options that do not shape the pre-training: not part of its cache key. `amp` is in the key as
 # the precision it gives on the device (bf16 or float32), which moves the weights a little.
 NOT_SHAPING = ("data", "device", "eval_batch_size", "log_every", "compile", "amp",
-               "pseudo_label", "pseudo_threshold", "ema", "split_seed")
+               "pseudo_label", "pseudo_threshold", "ema", "split_seed", "sweep", "trial")
 
 
 def weights_path(config: TrainConfig, device: torch.device) -> Path:

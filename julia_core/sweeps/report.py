@@ -1,0 +1,88 @@
+"""A trial's trainer talks to its study: validation accuracy after every epoch, the pruner's answer,
+a heartbeat while it trains, and how it ended.
+
+The study is an aid to the run, never a condition of it: a storage that cannot be reached (or a
+trial the study has already closed, e.g. failed as stale while the run was stopped) leaves the run
+training as an ordinary run, with one line in its log; the sweep's worker settles the trial from
+the run's status later.
+"""
+import logging
+from pathlib import Path
+
+from julia_core.runs.status import FAILED, FINISHED, PRUNED, STOPPED
+from julia_core.training.config import TrainConfig
+
+log = logging.getLogger("julia_core.trainer")
+
+
+class TrialReporter:
+    """One trial's line to its study, opened by the trainer of a run whose config names a sweep."""
+
+    def __init__(self, sweep, number: int):
+        import optuna
+        from optuna.storages._heartbeat import get_heartbeat_thread
+        self.sweep, self.number = sweep, number
+        self.trial = optuna.trial.Trial(sweep.study, sweep.trial_id(number))
+        self.heartbeat = get_heartbeat_thread(self.trial._trial_id, sweep.storage)
+        self.heartbeat.start()
+        self.live = True
+
+    @classmethod
+    def open(cls, config: TrainConfig, runs_root: Path) -> "TrialReporter | None":
+        """The trial's reporter, or None (not a trial, or its study cannot take reports now)."""
+        if not config.sweep:
+            return None
+        from optuna.trial import TrialState
+        from julia_core.sweeps.study import open_sweep
+        try:
+            sweep = open_sweep(runs_root, config.sweep)
+            state = sweep.storage.get_trial(sweep.trial_id(config.trial)).state
+        except Exception as err:  # no record, a storage gone away, a damaged study: train on, unreported
+            log.warning("sweep %s: cannot report trial %d (%s); it trains as an ordinary run",
+                        config.sweep, config.trial, _first_line(err))
+            return None
+        if state != TrialState.RUNNING:
+            log.warning("sweep %s: trial %d is already %s in the study; this run trains without reporting",
+                        config.sweep, config.trial, state.name.lower())
+            return None
+        return cls(sweep, config.trial)
+
+    def report(self, epoch: int, val_acc: float) -> bool:
+        """Report the epoch's validation accuracy; True when the pruner ends the trial here."""
+        if not self.live:
+            return False
+        try:
+            self.trial.report(val_acc, epoch)
+            return self.trial.should_prune()
+        except Exception as err:  # the storage went away mid-run: no more reports, no pruning
+            self._lose(err)
+            return False
+
+    def finish(self, state: str, best_val_acc: float | None, error: str | None = None) -> None:
+        """Tell the study how the run ended. A stopped trial stays open (its sweep may resume it);
+        the heartbeat stops either way."""
+        from optuna.trial import TrialState
+        self.heartbeat.join()
+        if not self.live or state == STOPPED:
+            return
+        try:
+            if state == FINISHED and best_val_acc is not None:
+                self.sweep.study.tell(self.number, best_val_acc)
+            elif state == PRUNED:
+                self.sweep.study.tell(self.number, state=TrialState.PRUNED)
+            elif state in (FAILED, FINISHED):
+                self.trial.set_user_attr("error", error or "ended without a validation accuracy")
+                self.sweep.study.tell(self.number, state=TrialState.FAIL)
+        except Exception as err:  # closed meanwhile (stale), or the storage is gone: the worker settles it
+            log.warning("sweep %s: could not record trial %d as %s (%s)", self.sweep.name, self.number, state,
+                        _first_line(err))
+
+    def _lose(self, err: Exception) -> None:
+        self.live = False
+        log.warning("sweep %s: lost the study (%s); trial %d trains on unreported", self.sweep.name,
+                    _first_line(err), self.number)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
