@@ -3,22 +3,27 @@ import streamlit as st
 
 from julia_core.runs import launcher
 from julia_core.runs.listing import active, resumable, weight_sources
-from julia_core.training.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, make_config
+from julia_core.training.config import DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, copy_options, make_config
 from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.data.dataset import SOURCE_NAMES, SOURCES
 from julia_core.data.images import MODE_NAMES, MODES, SIZES
 from julia_core.training.models import MODELS
 from julia_core.views.ui import (all_runs, data_dir, device_summary, ended_text, epoch_text, forget_runs, live_every,
-                                progress_text, runs_root, sidebar)
+                                options_source, progress_text, runs_root, sidebar)
 
 st.title("Train")
 sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
 #           widgets after switch_page (checked again), so no test could see a shared sidebar
 st.caption(f"Data set `{data_dir()}` · runs into `{runs_root()}` · {device_summary()}")
 
-preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("fast"),
+copied = options_source(st.query_params.get("from"))  # ?from=RUN: "use its options" from another page
+first_preset = copied.config.preset if copied and copied.config.preset in PRESETS else "fast"
+preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(first_preset),
                       help="seed: the original recipe · fast: minutes on a CPU · best: highest accuracy")
-defaults = make_config(preset)
+defaults = copy_options(copied.config) if copied and preset == first_preset else make_config(preset)
+if copied:
+    st.info(f"The options of **{copied.name}**" + (f" (trial {copied.config.trial} of sweep {copied.config.sweep})"
+                                                   if copied.config.sweep else "") + "; change any and Start.")
 
 
 def option_form(defaults: TrainConfig, key: str) -> dict:
@@ -26,11 +31,12 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
     d = defaults
     sources = weight_sources(all_runs())
     labels = {str(r.path): f"{r.name} ({r.model}, {MODE_NAMES[r.config.mode]})" for r in sources}
+    sizes = sorted({*SIZES, d.image_size})  # a run copied from a sweep may have searched another size
     a, b, c = st.columns(3)
     values = {
         "model": a.selectbox("Model", list(MODELS), index=list(MODELS).index(d.model), key=f"{key}model",
                              help="; ".join(f"{n}: {m.description}" for n, m in MODELS.items())),
-        "image_size": b.selectbox("Image size (px)", SIZES, index=SIZES.index(d.image_size), key=f"{key}size"),
+        "image_size": b.selectbox("Image size (px)", sizes, index=sizes.index(d.image_size), key=f"{key}size"),
         "mode": c.radio("Colour", MODES, index=MODES.index(d.mode), horizontal=True,
                         format_func=MODE_NAMES.get, key=f"{key}mode"),
         "source": a.radio("Source", SOURCES, index=SOURCES.index(d.source), horizontal=True, key=f"{key}source",
@@ -85,7 +91,7 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
 
 
 with st.form("train"):
-    values = option_form(defaults, key=f"{preset}-")
+    values = option_form(defaults, key=f"{preset}-{copied.name}-" if copied else f"{preset}-")
     start = st.form_submit_button("Start", type="primary")
 if start:
     try:
@@ -117,7 +123,7 @@ def run_queue() -> None:
             except EXPECTED_ERRORS as err:
                 st.error(one_line(err))
     if ended:
-        st.subheader("Stopped and failed")
+        st.subheader("Stopped, failed and pruned")
         for run in ended:
             name, info, button = st.columns([3, 6, 1])
             name.write(f"**{run.name}**  \n{run.state} at {epoch_text(run.status)}")

@@ -74,6 +74,8 @@ def test_a_space_reads_from_yaml_or_json_and_suggests_typed_values(tmp_path):
                          "  augment: 0.25\n")
     grid = load_space(yaml_file)
     assert grid.budget == 2 and grid.fixed == {"augment": 0.25} and grid.grid == {"image_size": [16, 24], "model": ["charnet"]}
+    assert parse_space(ranged_zero := {"options": {"augment": {"low": 0.0, "high": 1.0}}}).to_dict()["options"] == \
+        ranged_zero["options"]  # a range from 0 keeps its 0 when stored
     json_file = tmp_path / "space.json"
     json_file.write_text(json.dumps({"preset": "fast", "options": {"lr": {"low": 1e-4, "high": 1e-2, "log": True},
                                                                    "image_size": {"low": 16, "high": 32, "step": 8}}}))
@@ -131,13 +133,10 @@ def make_sweep(runs, data, chosen, name="s"):
 
 
 def train_one_trial(sweep, data):
-    """Ask the study for a trial and train its run in this process, as a trainer would."""
-    trial = sweep.study.ask()
-    config = sweep.space.config(sweep.space.suggest(trial), data=str(data), sweep=sweep.name, trial=trial.number,
-                                name=worker.trial_run_name(sweep.name, trial.number))
-    run_dir = launcher.prepare_run(config, sweep.runs_root, claim=True)
+    """A trial made as the worker makes one, its run trained in this process as a trainer would."""
+    number, run_dir = worker.prepare_trial(sweep, claim=True)
     assert trainer.run(run_dir, show_progress=False, console=False) == 0
-    return trial.number, run_dir
+    return number, run_dir
 
 
 def test_a_trial_reports_every_epoch_and_the_pruner_ends_it(tmp_path, small_demo):
@@ -287,3 +286,30 @@ def test_stop_a_sweep_then_resume_it_where_it_was(tmp_path, small_demo):
     trial = sweep_study.open_sweep(runs, "long").study.get_trials()[0]
     assert trial.state.name == "COMPLETE" and sorted(trial.intermediate_values) == list(range(1, 26))
     assert "resumed from checkpoints/last.pt" in RunDir(trial_run().path).log_file.read_text()
+
+
+@pytest.mark.slow
+def test_on_a_machine_with_two_gpus_two_trials_run_at_once_one_on_each(tmp_path, small_demo, monkeypatch):
+    monkeypatch.delenv("JULIA_MAX_RUNS")
+    monkeypatch.setattr(launcher.torch.cuda, "device_count", lambda: 2)  # the trainers themselves see no GPU: CPU
+    runs = tmp_path / "runs"
+    sweep_study.create_sweep(runs, "two", space(trials=2, epochs=3), small_demo)
+    assert worker.work(runs, "two", poll=0.2) == "finished: the sweep's budget is spent"
+    statuses = [run.status for run in worker.trial_runs(launcher.list_runs(runs), "two")]
+    assert sorted(status.cuda_devices for status in statuses) == ["0", "1"]
+    first, second = sorted(statuses, key=lambda status: status.started)
+    assert second.started < first.ended  # at the same time
+
+
+def test_gpus_are_given_free_ones_first(monkeypatch):
+    from julia_core.runs.listing import Run
+    from julia_core.runs.status import Status
+    monkeypatch.setattr(launcher.torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    holding = [Run(RunDir("/x"), None, Status(state="running", cuda_devices=d)) for d in ("0", "2")]
+    assert launcher.assign_gpus(holding) == "1"
+    assert launcher.assign_gpus(holding, need=2) == "1,3"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    assert launcher.assign_gpus([Run(RunDir("/x"), None, Status(state="running", cuda_devices="4"))]) == "5"
+    monkeypatch.setattr(launcher.torch.cuda, "device_count", lambda: 1)
+    assert launcher.assign_gpus(holding) is None

@@ -208,7 +208,8 @@ def schedule(runs_root: Path) -> list[RunDir]:
             if room <= 0:
                 break
             try:
-                if start_process(run.dir, resume=bool(run.status.resume)) is None:
+                gpus = assign_gpus(runs, run.config.gpus if run.config else 1)
+                if start_process(run.dir, resume=bool(run.status.resume), cuda_devices=gpus) is None:
                     continue  # no longer queued: cancelled meanwhile
             except OSError as err:
                 _fail_to_start(run.dir, err)
@@ -217,7 +218,21 @@ def schedule(runs_root: Path) -> list[RunDir]:
                 continue
             started.append(run.dir)
             room -= 1
+            runs = _reaped(scan(runs_root))  # the one just started holds its GPUs now
     return started
+
+
+def assign_gpus(runs: list[Run], need: int = 1) -> str | None:
+    """The CUDA devices for a run about to start, as CUDA_VISIBLE_DEVICES: on a machine with
+    several, the ones no running run holds (then the least shared), so that concurrent runs (a
+    sweep's trials) fill every GPU instead of all landing on the first. None with one GPU or none."""
+    count = torch.cuda.device_count()
+    if count <= 1:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    devices = [d.strip() for d in visible.split(",")][:count] if visible else [str(i) for i in range(count)]
+    held = [d for run in runs if run.running and run.status.cuda_devices for d in run.status.cuda_devices.split(",")]
+    return ",".join(sorted(devices, key=held.count)[:max(1, need)])  # stable sort: free ones in order first
 
 
 def _fail_to_start(run_dir: RunDir, err: OSError) -> None:
@@ -234,22 +249,24 @@ def trainer_command(run_dir: RunDir, resume: bool) -> list[str]:
     return command + (["--resume-in-place"] if resume else [])
 
 
-def start_process(run_dir: RunDir, resume: bool = False) -> int | None:
+def start_process(run_dir: RunDir, resume: bool = False, cuda_devices: str | None = None) -> int | None:
     """The trainer of a queued run, in its own session (it survives the dashboard), output to
-    train.log, no shell; returns its pid, or None when the run was no longer queued. The status
-    lock is held from the check to the write, so the run moves from queued to running with its pid
-    in one step that no listing can see half done."""
+    train.log, no shell, on `cuda_devices` when given; returns its pid, or None when the run was
+    no longer queued. The status lock is held from the check to the write, so the run moves from
+    queued to running with its pid in one step that no listing can see half done."""
     run_dir = RunDir(run_dir)
     with run_dir.status_lock():
         current = run_dir.read_status()
         if current.state != QUEUED:
             return None
         with open(run_dir.log_file, "ab") as log:
-            process = subprocess.Popen(trainer_command(run_dir, resume), cwd=settings.REPO_ROOT,
+            environment = {**os.environ, "CUDA_VISIBLE_DEVICES": cuda_devices} if cuda_devices else None
+            process = subprocess.Popen(trainer_command(run_dir, resume), cwd=settings.REPO_ROOT, env=environment,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                        start_new_session=True, close_fds=True)
         run_dir.write_status_locked(current, state=RUNNING, pid=process.pid, pgid=process.pid,
-                                    host=socket.gethostname(), started=now(), ended=None, error=None)
+                                    host=socket.gethostname(), started=now(), ended=None, error=None,
+                                    cuda_devices=cuda_devices)
     # Reap it when it ends, so it never lingers as a zombie that still looks alive.
     threading.Thread(target=process.wait, daemon=True, name=f"reap-{process.pid}").start()
     return process.pid

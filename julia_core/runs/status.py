@@ -33,6 +33,7 @@ class Status:
     pgid: int | None = None
     host: str | None = None
     device: str | None = None
+    cuda_devices: str | None = None  # the GPUs the launcher gave the trainer (CUDA_VISIBLE_DEVICES) on a multi-GPU machine
     epoch: int = 0
     epochs: int | None = None
     step: int = 0

@@ -106,8 +106,8 @@ class Space:
         return make_config(self.preset, **values, **run_fields)
 
     def to_dict(self) -> dict:
-        options = {name: ({k: v for k, v in vars(value).items() if v not in (None, False)}
-                          if isinstance(value, Range) else value) for name, value in self.options.items()}
+        options = {name: _range_dict(value) if isinstance(value, Range) else value
+                   for name, value in self.options.items()}
         keys = ("preset", "sampler", "pruner", "trials", "timeout_minutes", "seed", "startup_trials", "warmup_epochs")
         return {**{key: getattr(self, key) for key in keys}, "options": options}
 
@@ -118,6 +118,13 @@ class Space:
         options = set(mine["options"]) | set(theirs["options"])
         return names + sorted(f"options.{name}" for name in options
                               if mine["options"].get(name) != theirs["options"].get(name))
+
+
+def _range_dict(spec: Range) -> dict:
+    values = {"low": spec.low, "high": spec.high}
+    values.update({"log": True} if spec.log else {})
+    values.update({"step": spec.step} if spec.step is not None else {})
+    return values
 
 
 def load_space(path: Path) -> Space:
@@ -261,3 +268,64 @@ def _check_accepted(space: Space, fail) -> None:
                 make_config(space.preset, **{**fixed, name: value})
             except ConfigError as err:
                 fail(f"options.{name}: {value!r} is refused: {err}")
+
+
+# -- the Sweep page's form ---------------------------------------------------------------------------
+KINDS = ("range", "log range", "choices", "fixed")
+STARTER_ROWS = [  # what the page's editor starts with: the options people search first
+    {"option": "lr", "kind": "log range", "low": 1e-4, "high": 1e-2, "values": ""},
+    {"option": "weight_decay", "kind": "log range", "low": 1e-5, "high": 1e-2, "values": ""},
+    {"option": "augment", "kind": "range", "low": 0.0, "high": 1.0, "values": ""},
+    {"option": "image_size", "kind": "choices", "low": None, "high": None, "values": "24, 32, 40"},
+    {"option": "epochs", "kind": "fixed", "low": None, "high": None, "values": "10"},
+]
+
+
+def options_from_rows(rows: list[dict]) -> dict:
+    """The `options` of a space from the page's table (option, kind, low, high, values): ranges
+    from low and high, choices and fixed values from comma-separated text read by the option's
+    type. Rows without an option are skipped; parse_space checks the result."""
+    options = {}
+    for number, row in enumerate(rows, 1):
+        name = str(row.get("option") or "").strip()
+        if not name:
+            continue
+        if name in options:
+            raise SpaceError(f"row {number}: option {name!r} is listed twice")
+        kind = row.get("kind") or "choices"
+        if kind not in KINDS:
+            raise SpaceError(f"row {number} ({name}): kind {kind!r} is not one of {', '.join(KINDS)}")
+        if kind in ("range", "log range"):
+            low, high = (_number(row.get(end), OPTION_TYPES.get(name, float), f"row {number} ({name}): {end}")
+                         for end in ("low", "high"))
+            options[name] = {"low": low, "high": high, "log": kind == "log range"}
+            continue
+        values = [_typed(text.strip(), OPTION_TYPES.get(name, str)) for text in str(row.get("values") or "").split(",")
+                  if text.strip()]
+        if not values:
+            raise SpaceError(f"row {number} ({name}): give {'a value' if kind == 'fixed' else 'the choices'} in 'values'")
+        if kind == "fixed" and len(values) > 1:
+            raise SpaceError(f"row {number} ({name}): a fixed option takes one value, got {len(values)}")
+        options[name] = values[0] if kind == "fixed" else values
+    return options
+
+
+def _number(value, kind: type, where: str):
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        raise SpaceError(f"{where}: missing")
+    return int(value) if kind is int and float(value).is_integer() else float(value)
+
+
+def _typed(text: str, kind: type):
+    """A value typed on the page, as its option's type where it reads as one (else left as text
+    for parse_space to refuse with the option's name)."""
+    try:
+        if kind is bool:
+            return {"true": True, "false": False, "yes": True, "no": False}.get(text.lower(), text)
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        return text
+    return text

@@ -72,9 +72,20 @@ def work_once(sweep: Sweep) -> str | None:
     active = [run for run in mine if run.active]
     if not budget_left(sweep):
         return None if active else "finished: the sweep's budget is spent"
+    if _telling(sweep, mine):
+        return None  # a trainer is still telling the study how its trial ended: the streak and TPE want it first
     if not any(run.state == QUEUED for run in mine) and _free_slot(runs_root):
         queue_trial(sweep)
     return None
+
+
+def _telling(sweep: Sweep, mine: list[Run]) -> bool:
+    """Whether a run of this machine has ended while its trial is still open in the study."""
+    ended = [run for run in mine if run.state in ENDED and run.state != STOPPED]
+    if not ended:
+        return False
+    still_open = {number for number, state in trial_states(sweep).items() if state == "RUNNING"}
+    return any(run.config.trial in still_open for run in ended)
 
 
 def _free_slot(runs_root: Path) -> bool:
@@ -82,8 +93,18 @@ def _free_slot(runs_root: Path) -> bool:
 
 
 def queue_trial(sweep: Sweep) -> Path | None:
-    """Ask the study for a trial and queue it as a run; a trial whose options are refused, or
-    whose run cannot be made, is failed with the reason (a crash for the streak rule)."""
+    """Ask the study for a trial, queue it as a run and start it if there is room."""
+    made = prepare_trial(sweep)
+    if made:
+        launcher.schedule(sweep.runs_root)
+    return made[1].path if made else None
+
+
+def prepare_trial(sweep: Sweep, claim: bool = False):
+    """Ask the study for a trial and make its run directory: queued, or with `claim` running in
+    this process (a trainer run in the foreground, as the tests do). Returns (number, RunDir), or
+    None for a trial failed before it started: its options refused, its run not made (the reason
+    is kept, and counts as a crash), or asked over the budget by two workers at once."""
     from optuna.trial import TrialState
     study, budget = sweep.study, sweep.space.budget
     trial = study.ask()
@@ -96,7 +117,7 @@ def queue_trial(sweep: Sweep) -> Path | None:
         values = sweep.space.suggest(trial)
         config = sweep.space.config(values, data=sweep.record.data, sweep=sweep.name, trial=trial.number,
                                     name=trial_run_name(sweep.name, trial.number))
-        run_dir = launcher.prepare_run(config, sweep.runs_root)
+        run_dir = launcher.prepare_run(config, sweep.runs_root, claim=claim)
     except (JuliaError, OSError) as err:
         message = str(err) if isinstance(err, JuliaError) else f"cannot queue the run: {err.strerror or err}"
         trial.set_user_attr("error", message)
@@ -107,8 +128,7 @@ def queue_trial(sweep: Sweep) -> Path | None:
     sweep.storage.record_heartbeat(trial._trial_id)  # queued: its worker vouches for it until it trains
     log.info("trial %d queued as %s: %s", trial.number, run_dir.name,
              ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
-    launcher.schedule(sweep.runs_root)
-    return run_dir.path
+    return trial.number, run_dir
 
 
 def _short(value) -> str:

@@ -119,6 +119,15 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def copy_options(config: TrainConfig) -> TrainConfig:
+    """Another run's options as the start of a new one: its recipe, not its name, its sweep or
+    trial, or its refit mark (a refit's recipe is its run's, with that run's validation split)."""
+    values = dict(name="", sweep="", trial=-1, refit_of="")
+    if config.is_refit:
+        values["val_fraction"] = TrainConfig.val_fraction
+    return dataclasses.replace(config, **values)
+
+
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     """A preset (or the defaults) with the given options on top; validated."""
     values = {}

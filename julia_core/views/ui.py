@@ -8,7 +8,7 @@ import streamlit as st
 
 from julia_core import settings
 from julia_core.runs import launcher
-from julia_core.runs.status import QUEUED, RUNNING, STOPPED, Status
+from julia_core.runs.status import PRUNED, QUEUED, RUNNING, STOPPED, Status
 from julia_core.runs.listing import Run
 from julia_core.training.device import machine_summary
 from julia_core.data.dataset import KaggleDataset, LoadedImages
@@ -156,6 +156,18 @@ def all_runs() -> list[Run]:
         return []
 
 
+def options_source(name: str | None) -> Run | None:
+    """The run whose options a page was asked to start from (?from=RUN), when it is there and
+    readable; else None, with a warning naming it."""
+    if not name:
+        return None
+    run = next((r for r in all_runs() if r.name == name), None)
+    if run is None or run.config is None:
+        st.warning(f"{name}: no such run with readable options in {runs_root()}; starting from a preset")
+        return None
+    return run
+
+
 @st.cache_data(ttl=1.0, show_spinner=False, max_entries=20)
 def _run_listing(root: str) -> list[Run]:
     return launcher.list_runs(Path(root))
@@ -212,9 +224,11 @@ def epoch_text(status: Status) -> str:
 
 
 def ended_text(status: Status) -> str:
-    """Why a stopped or failed run ended, in a line."""
+    """Why a stopped, failed or pruned run ended, in a line."""
     if status.error:
         return status.error
+    if status.state == PRUNED:
+        return f"pruned by its sweep after epoch {status.epoch} (checkpoints kept; Resume trains it to the end)"
     return "stopped by request" if status.state == STOPPED else "failed, no reason recorded"
 
 
