@@ -54,11 +54,17 @@ def new_sweep_form() -> None:
             sweep = study.create_sweep(runs_root(), name.strip(), parse_space(values, "search space"), data_dir(),
                                        storage.strip())
             pid = worker.start_worker(runs_root(), sweep.name)
-            st.query_params["sweep"] = sweep.name
-            st.success(f"Sweep `{sweep.name}` started (worker pid {pid})." if pid else
-                       f"Sweep `{sweep.name}`: a worker already works on it here.")
+            started(sweep.name, f"Sweep `{sweep.name}` started (worker pid {pid})." if pid else
+                    f"Sweep `{sweep.name}`: a worker already works on it here.")
         except EXPECTED_ERRORS as err:
             st.error(one_line(err))
+
+
+def started(name: str, message: str) -> None:
+    """Show the new sweep at once: the page is drawn again with it chosen, the message on top."""
+    st.session_state["sweep-started"] = message
+    st.query_params["sweep"] = name
+    st.rerun()
 
 
 def join_form() -> None:
@@ -71,12 +77,14 @@ def join_form() -> None:
         try:
             sweep = study.join_sweep(runs_root(), name.strip(), storage.strip(), data_dir())
             pid = worker.start_worker(runs_root(), sweep.name)
-            st.success(f"Joined `{sweep.name}`: this machine now runs its trials too (worker pid {pid})." if pid else
-                       f"A worker already works on `{sweep.name}` here.")
+            started(sweep.name, f"Joined `{sweep.name}`: this machine now runs its trials too (worker pid {pid})."
+                    if pid else f"A worker already works on `{sweep.name}` here.")
         except EXPECTED_ERRORS as err:
             st.error(one_line(err))
 
 
+if "sweep-started" in st.session_state:
+    st.success(st.session_state.pop("sweep-started"))
 summaries = overview.sweep_summaries(runs_root())
 with st.expander("New sweep", expanded=not summaries):
     new_sweep_form()
@@ -89,7 +97,7 @@ if not summaries:
 names = [summary.name for summary in summaries]
 wanted = st.query_params.get("sweep")
 chosen = st.selectbox("Sweep", names, index=names.index(wanted) if wanted in names else 0)
-live = any(s.state == overview.WORKING or s.counts.get("RUNNING") for s in summaries)
+live = any(overview.is_live(summary) for summary in summaries)
 
 
 def best_trial(summary: overview.SweepSummary) -> None:
@@ -129,6 +137,8 @@ def sweep_view(name: str) -> None:
 
 def chosen_sweep(name: str) -> None:
     current = overview.sweep_summaries(runs_root())
+    if any(overview.is_live(summary) for summary in current) != live:
+        st.rerun()  # a sweep began or ended working: the whole page again, to start or stop the refresh
     st.dataframe(pd.DataFrame([summary.row() for summary in current]), hide_index=True, width="stretch")
     summary = next((s for s in current if s.name == name), None)
     if summary is None:

@@ -110,4 +110,5 @@ def test_a_damaged_sweep_record_is_a_row_not_a_broken_page(finished_sweep):
     assert not app.exception
     table = table_with(app, "sweep")
     states = dict(zip(table["sweep"], table["state"]))
-    assert states["page"] == "finished" and "unreadable" in states.values()
+    assert states == {"page": "finished", "broken": "unreadable"}
+    assert any("sweep.json: not valid JSON" in error.value for error in app.error)  # the chosen one says why

@@ -46,6 +46,9 @@ def quick_workers(monkeypatch):
     ({"epochs": 3}, "options: nothing to search"),
     ({"name": ["a", "b"]}, "options.name: set by the sweep itself, not searchable"),
     ({"lr": {"low": 0.001, "hi": 0.1}}, "options.lr: a range is {low, high} with optional log and step"),
+    ({"epochs": [2, 4], "warmup_epochs": {"low": 1.0, "high": 5.0}},
+     "options: the last values together (epochs=4, warmup_epochs=5.0) are refused: warmup epochs must be in [0, epochs)"),
+    ({"folds": [3, 5]}, "options.folds: not searchable (a sweep's trials compare on one validation split)"),
 ])
 def test_a_space_that_cannot_be_searched_is_one_line_naming_the_field(options, message):
     with pytest.raises(SpaceError) as caught:
@@ -169,15 +172,35 @@ def test_a_finished_trial_tells_the_study_its_best_validation_accuracy(tmp_path,
     assert sorted(trial.intermediate_values) == [1, 2]
 
 
-def test_a_trial_whose_study_is_gone_trains_as_an_ordinary_run(tmp_path, small_demo):
+@pytest.mark.parametrize("pruner", ["halving", "hyperband"])
+def test_the_halving_pruners_judge_trials_through_the_trainer_too(tmp_path, small_demo, pruner):
+    sweep = make_sweep(tmp_path / "runs", small_demo, space(trials=3, pruner=pruner, epochs=2))
+    outcomes = []
+    for _ in range(2):
+        number, run_dir = train_one_trial(sweep, small_demo)
+        trial = sweep.study.get_trials()[number]
+        outcomes.append((run_dir.read_status().state, trial.state.name))
+        # the pruner judged the trial at its first rung, from the value the trainer reported
+        assert trial.system_attrs["completed_rung_0"] == pytest.approx(trial.intermediate_values[1])
+    assert all(pair in {("finished", "COMPLETE"), ("pruned", "PRUNED")} for pair in outcomes), outcomes
+
+
+def test_a_trial_whose_study_is_gone_trains_as_an_ordinary_run(tmp_path, small_demo, monkeypatch):
+    monkeypatch.setattr(worker, "TELL_SECONDS", 0)  # its trainer (this process) lives on: settle at once
     sweep = make_sweep(tmp_path / "runs", small_demo, space())
     (tmp_path / "runs" / ".sweeps" / "s" / "sweep.json").unlink()
     trial = sweep.study.ask()
     config = sweep.space.config(sweep.space.suggest(trial), data=str(small_demo), sweep="s", trial=trial.number)
     run_dir = launcher.prepare_run(config, sweep.runs_root, claim=True)
+    sweep.storage.set_trial_user_attr(trial._trial_id, "run", run_dir.name)
     assert trainer.run(run_dir, show_progress=False, console=False) == 0
     assert run_dir.read_status().state == "finished"
     assert "cannot report trial 0" in run_dir.log_file.read_text()
+    assert sweep.study.get_trials()[0].state.name == "RUNNING"
+    sweep_study.write_record(sweep.runs_root, sweep.record)  # the record back: the worker settles the trial
+    worker.work_once(sweep_study.open_sweep(sweep.runs_root, "s"))
+    settled = sweep.study.get_trials()[0]
+    assert settled.state.name == "COMPLETE" and settled.value == pytest.approx(run_dir.read_status().best_val_acc)
 
 
 def test_the_worker_settles_a_trial_whose_trainer_died(tmp_path, small_demo):
@@ -185,6 +208,7 @@ def test_the_worker_settles_a_trial_whose_trainer_died(tmp_path, small_demo):
     trial = sweep.study.ask()
     config = sweep.space.config(sweep.space.suggest(trial), data=str(small_demo), sweep="s", trial=trial.number)
     run_dir = launcher.prepare_run(config, sweep.runs_root)  # queued, never started
+    sweep.storage.set_trial_user_attr(trial._trial_id, "run", run_dir.name)
     run_dir.update_status(state="failed", error="process exited unexpectedly")
     worker.settle_ended(sweep, worker.trial_runs(launcher.list_runs(sweep.runs_root), "s"))
     settled = sweep.study.get_trials()[trial.number]
@@ -195,8 +219,7 @@ def test_a_silent_trial_is_failed_by_the_next_worker_that_looks(tmp_path, small_
     monkeypatch.setattr(sweep_study, "HEARTBEAT_SECONDS", 1)
     monkeypatch.setattr(sweep_study, "GRACE_SECONDS", 1)
     sweep = make_sweep(tmp_path / "a", small_demo, space(trials=1))
-    trial = sweep.study.ask()  # its machine vouched for it once, then vanished
-    sweep.storage.record_heartbeat(trial._trial_id)
+    worker.prepare_trial(sweep)  # machine a queues a trial (vouching for it once), then vanishes, worker and all
     elsewhere = sweep_study.join_sweep(tmp_path / "b", "s", sweep_study.storage_url(tmp_path / "a", sweep.record),
                                        small_demo)
     time.sleep(2.5)
@@ -224,10 +247,12 @@ def postgres_url():
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_two_machines_share_one_study_and_no_trial_runs_twice(kind, tmp_path, small_demo, request):
-    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}" if kind == "sqlite" else request.getfixturevalue("postgres_url")
     name = f"shared-{kind}"
     machine_a, machine_b = tmp_path / "a", tmp_path / "b"
+    # sqlite: machine a's default, the SQLite file in its runs folder, which b opens by its path
+    url = "" if kind == "sqlite" else request.getfixturevalue("postgres_url")
     sweep_study.create_sweep(machine_a, name, space(trials=4, pruner="median"), small_demo, url)
+    url = url or sweep_study.default_storage(machine_a)
     sweep_study.join_sweep(machine_b, name, url, small_demo)
     workers = [work_process(machine_a, name), work_process(machine_b, name)]
     outputs = [process.communicate(timeout=240)[0] for process in workers]
@@ -235,9 +260,12 @@ def test_two_machines_share_one_study_and_no_trial_runs_twice(kind, tmp_path, sm
     assert all("budget is spent" in output for output in outputs), outputs
     runs = {machine: worker.trial_runs(launcher.list_runs(machine), name) for machine in (machine_a, machine_b)}
     numbers = [run.config.trial for found in runs.values() for run in found]
-    assert sorted(numbers) == [0, 1, 2, 3]  # every trial once, on one machine or the other
+    counted = [t.number for t in sweep_study.open_sweep(machine_a, name).study.get_trials() if "skipped" not in t.user_attrs]
+    assert sorted(numbers) == counted and len(counted) == 4  # every trial once, on one machine or the other
+    assert all(runs.values()), "both machines ran trials"
     for machine in (machine_a, machine_b):
         seen = sweep_study.open_sweep(machine, name).study.get_trials()
+        seen = [t for t in seen if "skipped" not in t.user_attrs]  # two workers asking at once: one over the budget
         assert [t.state.name for t in seen] == ["COMPLETE"] * 4  # one epoch each: never pruned (the last epoch never is)
         shown = run_cli("sweep", "show", name, "--runs", machine)
         assert shown.returncode == 0 and "finished" in shown.stdout.splitlines()[0]
@@ -298,7 +326,7 @@ def test_on_a_machine_with_two_gpus_two_trials_run_at_once_one_on_each(tmp_path,
     statuses = [run.status for run in worker.trial_runs(launcher.list_runs(runs), "two")]
     assert sorted(status.cuda_devices for status in statuses) == ["0", "1"]
     first, second = sorted(statuses, key=lambda status: status.started)
-    assert second.started < first.ended  # at the same time
+    assert second.started <= first.ended  # at the same time (to the second)
 
 
 def test_gpus_are_given_free_ones_first(monkeypatch):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from julia_core.errors import RunDamaged, RunError
-from julia_core.runs.status import DAMAGED, FINISHED, RESUMABLE, RUNNING, STOPPED, Status
+from julia_core.runs.status import DAMAGED, FINISHED, PRUNED, RESUMABLE, RUNNING, STOPPED, Status
 from julia_core.runs.store import BEST, RUN_FOLDER, RunDir, prediction_checkpoint
 from julia_core.training.config import TrainConfig
 
@@ -129,7 +129,7 @@ def weight_sources(runs: list[Run]) -> list[Run]:
     """Runs whose weights another run can start from (pre-training, then fine-tuning): the ones
     they predict with, best.pt or a refit's last.pt."""
     return [run for run in runs
-            if run.state in (FINISHED, STOPPED) and run.has_checkpoint(prediction_checkpoint(run.config))]
+            if run.state in (FINISHED, STOPPED, PRUNED) and run.has_checkpoint(prediction_checkpoint(run.config))]
 
 
 def submittable(runs: list[Run]) -> list[Run]:

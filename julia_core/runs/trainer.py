@@ -134,7 +134,7 @@ def _run_logged(run_dir: RunDir, peers: "Peers", resume: bool, show_progress: bo
     reporter, state, message = None, FAILED, None
     try:
         config = run_dir.read_config()
-        reporter = TrialReporter.open(config, run_dir.path.parent) if claim else None
+        reporter = TrialReporter.open(config, run_dir.path.parent, run_dir.name) if claim else None
         state = STOPPED if StopFlag.requested else fit(config, run_dir, claim, resume, show_progress, reporter)
         if claim:
             claim.update(state=state, ended=now(), eta_seconds=0 if state == FINISHED else None)
@@ -142,6 +142,7 @@ def _run_logged(run_dir: RunDir, peers: "Peers", resume: bool, show_progress: bo
         return 0
     except ClaimLost as err:
         log.error("%s", err)
+        state = None  # the run, and its trial, are another trainer's now
         return 1
     except Exception as err:  # any failure becomes a readable state; the traceback goes to the log
         message = failure_message(err)
@@ -151,6 +152,7 @@ def _run_logged(run_dir: RunDir, peers: "Peers", resume: bool, show_progress: bo
                 claim.update(state=FAILED, error=message, ended=now(), log_tail=run_dir.log_tail())
             except ClaimLost as lost:
                 log.error("%s", lost)
+                state = None
         return 1
     finally:
         StopFlag.restore(previous_handlers)

@@ -30,7 +30,7 @@ class SpaceError(JuliaError):
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "hyperband", "none")
 # Options a sweep sets itself, or that name a run rather than shape a recipe.
-NOT_SEARCHABLE = ("data", "name", "preset", "refit_of", "group", "sweep", "trial")
+NOT_SEARCHABLE = ("data", "name", "preset", "refit_of", "group", "sweep", "trial", "folds", "fold")
 OPTION_TYPES = {f.name: type(f.default) for f in fields(TrainConfig)}
 TOP_LEVEL = ("preset", "sampler", "pruner", "trials", "timeout_minutes", "options", "seed",
              "startup_trials", "warmup_epochs")
@@ -200,6 +200,8 @@ def _option(name, spec, fail):
     where = f"options.{name}"
     if name not in OPTION_TYPES:
         fail(f"{where}: unknown option (options: {', '.join(n for n in OPTION_TYPES if n not in NOT_SEARCHABLE)})")
+    if name in ("folds", "fold"):
+        fail(f"{where}: not searchable (a sweep's trials compare on one validation split)")
     if name in NOT_SEARCHABLE:
         fail(f"{where}: set by the sweep itself, not searchable")
     kind = OPTION_TYPES[name]
@@ -268,6 +270,22 @@ def _check_accepted(space: Space, fail) -> None:
                 make_config(space.preset, **{**fixed, name: value})
             except ConfigError as err:
                 fail(f"options.{name}: {value!r} is refused: {err}")
+    # options that limit each other (warmup under epochs, pretrain with init ...): the corners
+    # where every searched option is at its first or its last value together
+    for corner in (0, -1):
+        values = {name: _end(space.options[name], corner) for name in space.searched}
+        try:
+            make_config(space.preset, **{**fixed, **values})
+        except ConfigError as err:
+            shown = ", ".join(f"{k}={v}" for k, v in values.items())
+            fail(f"options: the {'first' if corner == 0 else 'last'} values together ({shown}) are refused: {err}")
+
+
+def _end(spec, corner: int):
+    if isinstance(spec, list):
+        return spec[corner]
+    value = spec.low if corner == 0 else spec.high
+    return int(value) if float(value).is_integer() and not isinstance(value, float) else value
 
 
 # -- the Sweep page's form ---------------------------------------------------------------------------

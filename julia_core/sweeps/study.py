@@ -9,6 +9,7 @@ folder; a PostgreSQL server lets several machines share one study (docs/SWEEPS.m
 """
 import dataclasses
 import logging
+from functools import lru_cache
 import os
 import re
 import socket
@@ -81,6 +82,8 @@ def check_url(url: str) -> str:
     if scheme not in SCHEMES:
         raise SweepError(f"storage {shown_url(url)!r}: not a database URL (use sqlite:///FILE or "
                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE)")
+    if scheme == "sqlite" and (not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:")):
+        raise SweepError(f"storage {url!r}: a SQLite storage is a file every worker opens: sqlite:///PATH/FILE")
     return url
 
 
@@ -108,8 +111,9 @@ def write_record(runs_root: Path, record: SweepRecord) -> None:
         raise SweepError(f"{folder}: cannot write the sweep's record ({err.strerror or err})") from None
 
 
-def list_records(runs_root: Path) -> list[SweepRecord | SweepError]:
-    """Every sweep this runs folder knows, newest first; a damaged record is listed as its error."""
+def list_records(runs_root: Path) -> list[SweepRecord | tuple[str, SweepError]]:
+    """Every sweep this runs folder knows, newest first; a damaged record is listed as its folder's
+    name and the error."""
     try:
         folders = sorted((p for p in sweeps_root(runs_root).iterdir() if p.is_dir()),
                          key=lambda p: p.stat().st_mtime, reverse=True)
@@ -120,7 +124,7 @@ def list_records(runs_root: Path) -> list[SweepRecord | SweepError]:
         try:
             found.append(read_record(runs_root, folder.name))
         except SweepError as err:
-            found.append(err)
+            found.append((folder.name, err))
     return sorted(found, key=lambda r: getattr(r, "created", ""), reverse=True)
 
 
@@ -135,20 +139,26 @@ def quiet_optuna() -> None:
 
 
 def open_storage(url: str):
-    """Optuna's RDB storage for the URL, with trial heartbeats; SweepError when it cannot connect."""
-    import optuna
-    import sqlalchemy.exc
+    """Optuna's RDB storage for the URL, with trial heartbeats; SweepError when it cannot connect.
+    One per URL in a process: the page rereads a study every few seconds, on the same engine."""
     quiet_optuna()
     check_url(url)
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    if url.startswith("sqlite:///"):
+    return _storage(url, HEARTBEAT_SECONDS, GRACE_SECONDS)
+
+
+@lru_cache(maxsize=16)
+def _storage(url: str, heartbeat: int, grace: int):
+    import optuna
+    if url.startswith("sqlite"):
+        engine = {"connect_args": {"timeout": 60}}
         folder = Path(url.removeprefix("sqlite:///")).parent
         if not folder.is_dir():
             raise SweepError(f"storage {url}: folder {folder} does not exist")
+    else:  # a server that does not answer is an error in seconds, not a hang
+        engine = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
-                                          grace_period=GRACE_SECONDS)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as err:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace)
+    except Exception as err:  # sqlalchemy's, a missing driver, another Optuna version's schema (RuntimeError)
         raise SweepError(f"storage {shown_url(url)}: cannot connect ({_first_line(err)})") from None
 
 
@@ -157,16 +167,19 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def build_sampler(space: Space):
+def build_sampler(space: Space, trials_so_far: int = 0):
+    """The space's sampler. A seed is offset by the trials the study already holds, so that a
+    worker restarted, or a second machine joining, does not draw the first worker's points again
+    (a fresh sweep with one worker is still reproducible)."""
     import optuna
+    seed = None if space.seed is None else space.seed + trials_so_far
     if space.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=space.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if space.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid, seed=space.seed)
+        return optuna.samplers.GridSampler(space.grid, seed=seed)
     # constant_liar: trials running in parallel are treated as bad guesses meanwhile, so that
     # several workers do not all try the same point
-    return optuna.samplers.TPESampler(seed=space.seed, n_startup_trials=max(space.startup_trials, 1),
-                                      constant_liar=True)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(space.startup_trials, 1), constant_liar=True)
 
 
 def build_pruner(space: Space):
@@ -222,12 +235,18 @@ def _load(runs_root: Path, record: SweepRecord) -> Sweep:
         study = optuna.load_study(study_name=record.name, storage=storage)
     except KeyError:
         raise SweepError(f"storage {shown_url(url)}: holds no sweep {record.name!r}") from None
+    except Exception as err:  # the server went away since the storage was opened
+        raise SweepError(f"storage {shown_url(url)}: cannot read sweep {record.name!r} ({_first_line(err)})") from None
     stored = study.user_attrs.get("space")
     try:
         space = parse_space(stored, f"sweep {record.name}'s stored search space")
     except SpaceError as err:
         raise SweepError(str(err)) from None
-    study.sampler, study.pruner = build_sampler(space), build_pruner(space)
+    try:
+        trials_so_far = len(study.get_trials(deepcopy=False))
+    except Exception as err:
+        raise SweepError(f"storage {shown_url(url)}: cannot read sweep {record.name!r} ({_first_line(err)})") from None
+    study.sampler, study.pruner = build_sampler(space, trials_so_far), build_pruner(space)
     return Sweep(record, study, space, Path(runs_root))
 
 

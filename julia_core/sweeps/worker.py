@@ -33,6 +33,7 @@ log = logging.getLogger("julia_core.sweeps")
 
 POLL_SECONDS = float(os.environ.get("JULIA_SWEEP_POLL", 2.0))
 CRASHES_TO_STOP = 3
+TELL_SECONDS = 10  # a trainer tells its trial's end within a moment of writing it; after this the worker does
 TRIAL_NAME_ROOM = 58  # a run name holds at most 64 characters: the sweep's name, then -tNNN
 
 
@@ -51,21 +52,34 @@ def trial_states(sweep: Sweep) -> dict[int, str]:
     return {trial.number: trial.state.name for trial in sweep.study.get_trials(deepcopy=False)}
 
 
+def open_trials(sweep: Sweep) -> dict[int, str]:
+    """The trials still open (RUNNING) in the study: number -> the name of the run made for it."""
+    return {t.number: t.user_attrs.get("run", "") for t in sweep.study.get_trials(deepcopy=False)
+            if t.state.name == "RUNNING"}
+
+
+def open_runs(sweep: Sweep, mine: list[Run]) -> list[Run]:
+    """This machine's trial runs whose trial is still open in this study: matched by number and
+    run name, so a run of an older sweep of the same name is never taken for one of this one's."""
+    still_open = open_trials(sweep)
+    return [run for run in mine if still_open.get(run.config.trial) == run.name]
+
+
 # -- one pass -------------------------------------------------------------------------------------------
 def work_once(sweep: Sweep) -> str | None:
     """One pass of the loop; returns why the worker ends, or None to go on."""
-    from optuna.storages import fail_stale_trials
     runs_root = sweep.runs_root
     reason = sweep.stop_reason
     if reason:
         stop_trial_runs(sweep)
         return f"stopped: {reason}"
-    fail_stale_trials(sweep.study)
+    fail_silent_trials(sweep)
     mine = trial_runs(launcher.list_runs(runs_root), sweep.name)  # dead trainers reaped, queue started
     settle_ended(sweep, mine)
-    vouch_for_queued(sweep, mine)
+    vouch_for_active(sweep, mine)
     crashes = crash_streak(sweep)
     if crashes:
+        _bank_minutes(sweep)
         sweep.study.set_user_attr("stopped", crashes)
         stop_trial_runs(sweep)
         return f"stopped: {crashes}"
@@ -82,10 +96,22 @@ def work_once(sweep: Sweep) -> str | None:
 def _telling(sweep: Sweep, mine: list[Run]) -> bool:
     """Whether a run of this machine has ended while its trial is still open in the study."""
     ended = [run for run in mine if run.state in ENDED and run.state != STOPPED]
-    if not ended:
-        return False
-    still_open = {number for number, state in trial_states(sweep).items() if state == "RUNNING"}
-    return any(run.config.trial in still_open for run in ended)
+    return bool(ended) and bool(open_runs(sweep, ended))
+
+
+def fail_silent_trials(sweep: Sweep) -> None:
+    """Optuna's stale-trial rule (no heartbeat for the grace period: the trial's machine is gone),
+    except for the trials a sweep stop holds for their machine's resume."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+    storage = sweep.storage
+    for trial_id in storage._get_stale_trial_ids(sweep.study._study_id):  # what optuna.storages.fail_stale_trials reads
+        if storage.get_trial(trial_id).user_attrs.get("held"):
+            continue
+        try:
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:  # another worker failed it first
+            continue
 
 
 def _free_slot(runs_root: Path) -> bool:
@@ -108,27 +134,41 @@ def prepare_trial(sweep: Sweep, claim: bool = False):
     from optuna.trial import TrialState
     study, budget = sweep.study, sweep.space.budget
     trial = study.ask()
+    sweep.storage.record_heartbeat(trial._trial_id)  # at once: a worker killed from here on leaves a trial that goes stale
     if budget is not None and trial.number >= budget:  # another worker asked at the same moment
         trial.set_user_attr("skipped", "over the trial budget")
         study.tell(trial.number, state=TrialState.FAIL)
         return None
-    trial.set_user_attr("host", socket.gethostname())
     try:
+        trial.set_user_attr("host", socket.gethostname())
         values = sweep.space.suggest(trial)
         config = sweep.space.config(values, data=sweep.record.data, sweep=sweep.name, trial=trial.number,
                                     name=trial_run_name(sweep.name, trial.number))
         run_dir = launcher.prepare_run(config, sweep.runs_root, claim=claim)
-    except (JuliaError, OSError) as err:
-        message = str(err) if isinstance(err, JuliaError) else f"cannot queue the run: {err.strerror or err}"
-        trial.set_user_attr("error", message)
-        study.tell(trial.number, state=TrialState.FAIL)
+        trial.set_user_attr("run", run_dir.name)
+    except Exception as err:  # refused options, a full disk, the storage gone: the trial fails, saying why
+        message = (str(err) if isinstance(err, JuliaError) else f"cannot queue the run: {err.strerror or err}"
+                   if isinstance(err, OSError) else f"{type(err).__name__}: {_first_line(err)}")
+        _fail_quietly(sweep, trial.number, message)
         log.warning("trial %d failed before it started: %s", trial.number, message)
         return None
-    trial.set_user_attr("run", run_dir.name)
-    sweep.storage.record_heartbeat(trial._trial_id)  # queued: its worker vouches for it until it trains
     log.info("trial %d queued as %s: %s", trial.number, run_dir.name,
              ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
     return trial.number, run_dir
+
+
+def _fail_quietly(sweep: Sweep, number: int, message: str) -> None:
+    from optuna.trial import TrialState
+    try:
+        sweep.storage.set_trial_user_attr(sweep.trial_id(number), "error", message)
+        sweep.study.tell(number, state=TrialState.FAIL)
+    except Exception:  # the storage is gone too: the trial goes stale and is failed by the next look
+        pass
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _short(value) -> str:
@@ -140,14 +180,13 @@ def settle_ended(sweep: Sweep, mine: list[Run]) -> None:
     (failed by the dead-run rule), a run failed before it trained, a damaged run. A stopped run's
     trial stays open: its sweep may resume it (its heartbeat lapses if nobody does)."""
     from optuna.trial import TrialState
-    open_trials = {number for number, state in trial_states(sweep).items() if state == "RUNNING"}
-    for run in mine:
+    for run in open_runs(sweep, mine):
         number = run.config.trial
-        if number not in open_trials or run.state == STOPPED:
+        if run.state == STOPPED:
             continue
         if run.state not in ENDED and not run.damaged:
             continue
-        if run.status is not None and launcher.trainer_alive(run.status):
+        if run.status is not None and launcher.trainer_alive(run.status) and _minutes_since(run.status.ended) * 60 < TELL_SECONDS:
             continue  # its trainer is still telling the study itself
         try:
             if run.state == FINISHED and run.status.best is not None:
@@ -158,27 +197,25 @@ def settle_ended(sweep: Sweep, mine: list[Run]) -> None:
                 error = run.damage or (run.status.error if run.status else None) or f"run ended {run.state}"
                 sweep.storage.set_trial_user_attr(sweep.trial_id(number), "error", error)
                 sweep.study.tell(number, state=TrialState.FAIL)
-        except (ValueError, RuntimeError):  # told meanwhile by its trainer or another look
+        except (ValueError, RuntimeError, KeyError):  # told meanwhile by its trainer or another look
             continue
 
 
-def vouch_for_queued(sweep: Sweep, mine: list[Run]) -> None:
-    """Heartbeats for this machine's queued trials: no trainer beats for them yet."""
-    for run in mine:
-        if run.state == QUEUED:
-            try:
-                sweep.storage.record_heartbeat(sweep.trial_id(run.config.trial))
-            except KeyError:
-                continue
+def vouch_for_active(sweep: Sweep, mine: list[Run]) -> None:
+    """Heartbeats for this machine's queued and running trials: no trainer beats for a queued one
+    yet, and one whose trainer could not reach the study trains unreported; while this worker
+    lives, neither is taken for lost."""
+    for run in open_runs(sweep, [run for run in mine if run.active]):
+        sweep.storage.record_heartbeat(sweep.trial_id(run.config.trial))
 
 
 def crash_streak(sweep: Sweep) -> str | None:
     """Why the sweep should stop: its last CRASHES_TO_STOP ended trials (since it last resumed)
     all failed. None while the sweep is healthy."""
-    resumed = sweep.attr("resumed") or ""
+    resumed = _parse_time(sweep.attr("resumed"))
     ended = [t for t in sweep.study.get_trials(deepcopy=False)
              if t.state.is_finished() and t.datetime_complete and _counts_for_streak(t)
-             and t.datetime_complete.astimezone().isoformat() > resumed]
+             and (resumed is None or t.datetime_complete.astimezone() > resumed)]
     ended.sort(key=lambda t: t.datetime_complete)
     last = ended[-CRASHES_TO_STOP:]
     if len(last) == CRASHES_TO_STOP and all(t.state.name == "FAIL" for t in last):
@@ -209,22 +246,30 @@ def budget_left(sweep: Sweep) -> bool:
 
 
 def _minutes_since(iso: str | None) -> float:
+    started = _parse_time(iso)
+    return (datetime.now().astimezone() - started).total_seconds() / 60 if started else 0.0
+
+
+def _parse_time(iso: str | None) -> datetime | None:
     try:
-        return (datetime.now().astimezone() - datetime.fromisoformat(iso)).total_seconds() / 60
+        return datetime.fromisoformat(iso).astimezone() if iso else None
     except (TypeError, ValueError):
-        return 0.0
+        return None
 
 
 def stop_trial_runs(sweep: Sweep) -> list[str]:
     """Stop this machine's active trials of the sweep: running ones save and end 'stopped',
-    queued ones are cancelled. Returns what happened to each."""
+    queued ones are cancelled; their trials are held open for this machine's resume (never
+    failed as silent meanwhile). Returns what happened to each."""
     said = []
-    for run in trial_runs(launcher.list_runs(sweep.runs_root), sweep.name):
-        if run.active:
-            try:
-                said.append(f"{run.name}: {launcher.stop(run.dir)}")
-            except JuliaError as err:
-                said.append(f"{run.name}: {err}")
+    active = [run for run in trial_runs(launcher.list_runs(sweep.runs_root), sweep.name) if run.active]
+    for run in open_runs(sweep, active):
+        sweep.storage.set_trial_user_attr(sweep.trial_id(run.config.trial), "held", socket.gethostname())
+    for run in active:
+        try:
+            said.append(f"{run.name}: {launcher.stop(run.dir)}")
+        except JuliaError as err:
+            said.append(f"{run.name}: {err}")
     return said
 
 
@@ -270,6 +315,7 @@ def work(runs_root: Path, name: str, poll: float = POLL_SECONDS) -> str:
     returns why it ended (also kept in worker.json)."""
     sweep = open_sweep(runs_root, name)
     folder = sweep_folder(runs_root, name)
+    launcher.max_concurrent()
     with worker_lock(runs_root, name):
         write_json(folder / "worker.json", {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
                                             "state": "working"})
@@ -279,8 +325,9 @@ def work(runs_root: Path, name: str, poll: float = POLL_SECONDS) -> str:
             while True:
                 try:
                     reason = work_once(sweep)
-                except JuliaError as err:  # a damaged run, a storage hiccup: said, and the next pass tries again
-                    log.warning("sweep %s: %s", name, err)
+                except Exception as err:  # a damaged run, the database restarting: said, and the next pass tries again
+                    log.warning("sweep %s: %s", name, err if isinstance(err, JuliaError) else
+                                f"{type(err).__name__}: {_first_line(err)}")
                     reason = None
                 if reason:
                     return reason
@@ -294,6 +341,7 @@ def work(runs_root: Path, name: str, poll: float = POLL_SECONDS) -> str:
 def start_worker(runs_root: Path, name: str) -> int | None:
     """The sweep's worker as a detached process (it survives the dashboard), its output in
     worker.log; None when one already works on it here."""
+    launcher.max_concurrent()  # a bad JULIA_MAX_RUNS is one line here, not a worker failing each pass
     if worker_alive(runs_root, name):
         return None
     folder = sweep_folder(runs_root, name)
@@ -311,8 +359,9 @@ def stop_sweep(runs_root: Path, name: str) -> list[str]:
     """Stop the sweep everywhere: the study says so (every machine's worker leaves at its next
     pass, stopping its trials), and this machine's trials stop now."""
     sweep = open_sweep(runs_root, name)
-    sweep.study.set_user_attr("stopped", f"stopped by request on {socket.gethostname()} at {now()}")
-    _bank_minutes(sweep)
+    if not sweep.stop_reason:  # stopping a stopped sweep again stops this machine's trials, no more
+        _bank_minutes(sweep)
+        sweep.study.set_user_attr("stopped", f"stopped by request on {socket.gethostname()} at {now()}")
     return stop_trial_runs(sweep)
 
 
@@ -330,15 +379,17 @@ def resume_sweep(runs_root: Path, name: str) -> list[str]:
     if sweep.stop_reason:
         sweep.study.set_user_attr("stopped", None)
         sweep.study.set_user_attr("resumed", now())
-    open_trials = {n for n, state in trial_states(sweep).items() if state == "RUNNING"}
-    for run in trial_runs(launcher.list_runs(runs_root), name):
-        if run.state in (STOPPED, FAILED) and run.config.trial in open_trials and not run.damaged:
-            sweep.storage.record_heartbeat(sweep.trial_id(run.config.trial))
-            try:
-                launcher.resume(run.dir, runs_root)
-                said.append(f"{run.name}: resumed")
-            except JuliaError as err:
-                said.append(f"{run.name}: {err}")
+    ended = [run for run in trial_runs(launcher.list_runs(runs_root), name)
+             if run.state in (STOPPED, FAILED) and not run.damaged]
+    for run in open_runs(sweep, ended):
+        trial_id = sweep.trial_id(run.config.trial)
+        sweep.storage.record_heartbeat(trial_id)
+        sweep.storage.set_trial_user_attr(trial_id, "held", "")
+        try:
+            launcher.resume(run.dir, runs_root)
+            said.append(f"{run.name}: resumed")
+        except JuliaError as err:
+            said.append(f"{run.name}: {err}")
     pid = start_worker(runs_root, name)
     said.append(f"worker started (pid {pid})" if pid else "a worker already works on it here")
     return said
