@@ -18,6 +18,7 @@ reused, so the script can be stopped and started again.
                              [--baseline-seeds 2] [--refit-seeds 3] [--epochs N]
 """
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("--baseline-seeds", type=int, default=2)
     parser.add_argument("--refit-seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (a quick check)")
+    parser.add_argument("--refit-rule", choices=("last", "best", "both"), default="last",
+                        help="refit for the run's epochs (last), for its best epoch on validation (best), or both")
     args = parser.parse_args()
 
     source = KaggleDataset(args.data)
@@ -140,7 +143,15 @@ def main() -> None:
             results_file.write_text(json.dumps(results, indent=1))
         [first] = [run for run in launcher.list_runs(runs_root) if run.dir == baselines[0]]
         refits = []
-        for config in refit.refit_configs(first, args.refit_seeds):
+        if args.refit_rule in ("best", "both"):  # the other rule: as many epochs as the run's best epoch
+            best_epoch = first.status.best_epoch
+            for config in refit.refit_configs(first, args.refit_seeds, epochs=best_epoch):
+                config = dataclasses.replace(config, name=config.name + f"-e{best_epoch}")
+                run_dir = train(config, runs_root)
+                entry[f"refit at the best epoch ({best_epoch}) seed {config.seed}"] = [*hits([run_dir], data),
+                                                                                        *seconds(run_dir)]
+                results_file.write_text(json.dumps(results, indent=1))
+        for config in refit.refit_configs(first, args.refit_seeds) if args.refit_rule != "best" else []:
             refits.append(train(config, runs_root))
             entry[f"refit seed {config.seed}"] = [*hits([refits[-1]], data), *seconds(refits[-1])]
             print(f"fold {fold} refit seed {config.seed}: {entry[f'refit seed {config.seed}']}", flush=True)
@@ -151,7 +162,8 @@ def main() -> None:
             entry[name] = [*hits(members, data), *total([seconds(m) for m in members])]
             entry[name + " + TTA"] = [*hits(members, data, tta=True), *entry[name][2:]]
         entry["baseline seed 0 + TTA"] = [*hits(baselines[:1], data, tta=True), *seconds(baselines[0])]
-        entry["refit seed 0 + TTA"] = [*hits(refits[:1], data, tta=True), *seconds(refits[0])]
+        if refits:
+            entry["refit seed 0 + TTA"] = [*hits(refits[:1], data, tta=True), *seconds(refits[0])]
         results_file.write_text(json.dumps(results, indent=1))
         print(f"fold {fold}: {json.dumps(entry)}", flush=True)
     print_pooled(results)
