@@ -15,7 +15,8 @@ over the folds. Results are written to OUT/results.json after each run, and fini
 reused, so the script can be stopped and started again.
 
     python bench/refit_cv.py --out /tmp/refit-cv [--preset best] [--folds 5] [--only 0,1]
-                             [--baseline-seeds 2] [--refit-seeds 3] [--epochs N]
+                             [--baseline-seeds 2] [--refit-seeds 3] [--first-seed 0] [--epochs N]
+                             [--refit-rule last|best|both]
 """
 import argparse
 import dataclasses
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated folds to run (default: all)")
     parser.add_argument("--baseline-seeds", type=int, default=2)
     parser.add_argument("--refit-seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed of each kind (the runs of earlier seeds may be on another machine)")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (a quick check)")
     parser.add_argument("--refit-rule", choices=("last", "best", "both"), default="last",
                         help="refit for the run's epochs (last), for its best epoch on validation (best), or both")
@@ -132,7 +135,7 @@ def main() -> None:
         data = fold_set(source, assignment, fold, args.out / "folds" / f"fold{fold}")
         entry = results.setdefault(str(fold), {})
         baselines = []
-        for seed in range(args.baseline_seeds):
+        for seed in range(args.first_seed, args.first_seed + args.baseline_seeds):
             config = make_config(args.preset, data=str(data), seed=seed, epochs=args.epochs,
                                  name=f"f{fold}-{args.preset}-s{seed}")
             started = time.perf_counter()
@@ -161,9 +164,9 @@ def main() -> None:
         for name, members in ensembles.items():
             entry[name] = [*hits(members, data), *total([seconds(m) for m in members])]
             entry[name + " + TTA"] = [*hits(members, data, tta=True), *entry[name][2:]]
-        entry["baseline seed 0 + TTA"] = [*hits(baselines[:1], data, tta=True), *seconds(baselines[0])]
+        entry[f"baseline seed {args.first_seed} + TTA"] = [*hits(baselines[:1], data, tta=True), *seconds(baselines[0])]
         if refits:
-            entry["refit seed 0 + TTA"] = [*hits(refits[:1], data, tta=True), *seconds(refits[0])]
+            entry[f"refit seed {args.first_seed} + TTA"] = [*hits(refits[:1], data, tta=True), *seconds(refits[0])]
         results_file.write_text(json.dumps(results, indent=1))
         print(f"fold {fold}: {json.dumps(entry)}", flush=True)
     print_pooled(results)
