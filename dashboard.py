@@ -12,5 +12,6 @@ navigation = st.navigation([
     st.Page("pages/sweep.py", title="Sweep", icon=":material/tune:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/grid_on:"),
     st.Page("pages/submit.py", title="Submit", icon=":material/upload_file:"),
+    st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
 ])
 navigation.run()

@@ -62,9 +62,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
     add_train_parser(commands)
 
-    runs = commands.add_parser("runs", help="list the runs: state, epoch, best validation accuracy")
-    runs.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
-    runs.set_defaults(run=run_runs)
+    add_runs_parser(commands)
 
     stop = commands.add_parser("stop", help="stop a running run (it saves last.pt) or cancel a queued one")
     stop.add_argument("run_ref", metavar="RUN", help="run directory, its name, or a unique part of it")
@@ -95,6 +93,40 @@ def get_args_parser() -> argparse.ArgumentParser:
                            "data set folder (default: the first run's)")
     score.set_defaults(run=run_score)
     return parser
+
+
+def add_runs_parser(commands) -> None:
+    """`runs` lists (filtered, grouped); `runs tag | note | archive | restore | delete` edit."""
+    runs = commands.add_parser("runs", help="list runs (filtered, grouped), or tag, note, archive, restore, delete them")
+    runs.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    runs.add_argument("--state", action="append", default=[], help="only runs in this state (repeatable)")
+    runs.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable: all of them)")
+    runs.add_argument("--name", default="", help="a glob (*, ?) on the run's name, or a part of it")
+    runs.add_argument("--model", action="append", default=[])
+    runs.add_argument("--preset", action="append", default=[])
+    runs.add_argument("--sweep", action="append", default=[], help="only the trials of this sweep")
+    runs.add_argument("--min-acc", type=float, default=None, help="best validation accuracy at least this")
+    runs.add_argument("--max-acc", type=float, default=None)
+    runs.add_argument("--archived", action="store_true", help="list archived runs too")
+    runs.add_argument("--group-by", default=None, metavar="OPTION", help="group by a training option (model, lr, ...)")
+    actions = runs.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    tag = actions.add_parser("tag", help="add tags to a run (--remove takes them off)")
+    tag.add_argument("run_ref", metavar="RUN")
+    tag.add_argument("tags", metavar="TAG", nargs="+")
+    tag.add_argument("--remove", action="store_true")
+    note = actions.add_parser("note", help="set a run's note (an empty text clears it)")
+    note.add_argument("run_ref", metavar="RUN")
+    note.add_argument("text", metavar="TEXT")
+    for action, text in (("archive", "hide runs from the default lists (files kept)"),
+                         ("restore", "bring archived runs back"),
+                         ("delete", "delete runs and their files (asks first; --yes does not)")):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("run_refs", metavar="RUN", nargs="+")
+        if action == "delete":
+            parser.add_argument("--yes", action="store_true", help="do not ask")
+    for parser in actions.choices.values():
+        parser.add_argument("--runs", type=Path, default=argparse.SUPPRESS, help="runs folder")
+    runs.set_defaults(run=run_runs)
 
 
 def add_sweep_parser(commands) -> None:
@@ -301,19 +333,69 @@ def _train_config(args):
 
 
 def run_runs(args) -> int:
-    from julia_core.runs import launcher
-    rows = launcher.run_table(launcher.list_runs(_runs_dir(args)))
+    if args.action:
+        return _edit_runs(args)
+    from julia_core.runs import filters, launcher
+    run_filter = filters.RunFilter(tuple(args.state), tuple(args.tag), args.name, tuple(args.model),
+                                   tuple(args.preset), tuple(args.sweep), args.min_acc, args.max_acc, args.archived)
+    every = launcher.list_runs(_runs_dir(args))
+    runs = filters.select(every, run_filter)
+    if args.group_by:
+        grouped = filters.groups(runs, args.group_by)
+        runs = [run for members in grouped.values() for run in members]
+    rows = launcher.run_table(runs)
     if not rows:
-        print(f"no runs in {_runs_dir(args)}")
+        hidden = len(every) - len(runs)
+        print(f"no runs in {_runs_dir(args)}" + (f" pass the filter ({hidden} others)" if hidden else ""))
         return 0
-    columns = ["run", "state", "model", "epoch", "best val acc", "img/s", "device", "error"]
+    columns = ["run", "state", "model", "epoch", "best val acc", "img/s", "device", "tags", "error"]
     if any(row["refit of"] for row in rows):
         columns.insert(5, "refit of")
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+    if args.group_by:
+        for row, run in zip(rows, runs):
+            row[args.group_by] = filters.group_of(run, args.group_by)
+        columns = [args.group_by] + [c for c in columns if c != args.group_by]
+    _print_table(rows, columns)
+    left_out = len(every) - len(runs)
+    if left_out:
+        print(f"({left_out} more run{'s' if left_out > 1 else ''} left out by the filter"
+              f"{'' if args.archived else ' or archived: --archived lists those too'})")
     return 0
+
+
+def _edit_runs(args) -> int:
+    from julia_core.runs import launcher, records
+    runs_root = _runs_dir(args)
+    if args.action in ("tag", "note"):
+        run_dir = launcher.resolve_run(runs_root, args.run_ref)
+        if args.action == "note":
+            record = records.set_note(run_dir, args.text)
+            print(f"{run_dir.name}: note {'set' if record.note else 'cleared'}")
+        else:
+            changes = dict(remove=args.tags) if args.remove else dict(add=args.tags)
+            record = records.tag(run_dir, **changes)
+            print(f"{run_dir.name}: tags {', '.join(record.tags) or '(none)'}")
+        return 0
+    run_dirs = list(dict.fromkeys(launcher.resolve_run(runs_root, ref) for ref in args.run_refs))
+    for run_dir in run_dirs:  # all of them checked before any changes
+        records.check_editable(run_dir, args.action)
+    if args.action == "delete" and not args.yes and not _confirmed(run_dirs):
+        print("nothing deleted")
+        return 1
+    act = {"archive": records.archive, "restore": records.restore, "delete": records.delete}[args.action]
+    for run_dir in run_dirs:
+        act(run_dir)
+        print(f"{run_dir.name}: {args.action}d")  # archived, restored, deleted
+    return 0
+
+
+def _confirmed(run_dirs) -> bool:
+    """Asks on a terminal; elsewhere (a script, a pipe) deleting needs --yes."""
+    if not sys.stdin.isatty():
+        raise JuliaError("runs delete: not on a terminal, so it cannot ask; add --yes to delete "
+                         + ", ".join(run_dir.name for run_dir in run_dirs))
+    names = ", ".join(run_dir.name for run_dir in run_dirs)
+    return input(f"delete {names} and all their files? [y/N] ").strip().lower() in ("y", "yes")
 
 
 def run_stop(args) -> int:

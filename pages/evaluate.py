@@ -8,8 +8,8 @@ from julia_core.runs.listing import evaluable
 from julia_core.training.config import make_config
 from julia_core.views import mistakes
 from julia_core.views.figures import CELL_SCALES, CLASS_ORDERS, confusion_heatmap
-from julia_core.views.ui import (all_runs, data_dir, forget_runs, images, open_dataset, refit_notice, run_label,
-                                runs_root, sidebar)
+from julia_core.views.ui import (all_runs, data_dir, forget_runs, images, open_dataset, refit_notice, run_filter,
+                                run_label, runs_root, sidebar)
 
 
 def image_grid(dataset_root: str, source: str, items: list[tuple[int, str]]) -> None:
@@ -64,13 +64,19 @@ def label_audit() -> None:
 st.title("Evaluate")
 sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
 #           widgets after switch_page (checked again), so no test could see a shared sidebar
-candidates = evaluable(all_runs())
-if not candidates:
+every = all_runs()
+if not evaluable(every):
     st.info("No run has finished an epoch yet: its validation predictions appear here after one.")
     label_audit()
     st.stop()
+shown, _ = run_filter(every, "evaluate")
+wanted = st.query_params.get("run")  # ?run=NAME: a link from another page, shown whatever the filter
+passed = {run.name for run in shown} | {wanted}
+candidates = evaluable([run for run in every if run.name in passed])
+if not candidates:
+    st.info("No run with validation predictions passes the filter.")
+    st.stop()
 names = [candidate.name for candidate in candidates]
-wanted = st.query_params.get("run")  # ?run=NAME: a link from another page
 run = st.selectbox("Run", candidates, index=names.index(wanted) if wanted in names else 0, format_func=run_label)
 if run.is_refit:
     st.info(refit_notice(run))

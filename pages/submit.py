@@ -6,10 +6,8 @@ import streamlit as st
 from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.predict import submission
 from julia_core.predict.ensemble import score_val, write_new_submission
-from julia_core.runs.listing import submittable
-from julia_core.runs.refit import refit_families
 from julia_core.views.figures import predicted_classes
-from julia_core.views.ui import all_runs, data_dir, open_dataset, run_label, runs_root, sidebar
+from julia_core.views.ui import choose_ensemble, data_dir, open_dataset, runs_root, sidebar
 
 st.title("Submit")
 sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
@@ -17,23 +15,12 @@ sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops 
 dataset = open_dataset()
 if dataset is None:
     st.stop()
-finished = submittable(all_runs())
-if not finished:
-    st.info("No finished run yet: train one first.")
-    st.stop()
+chosen = choose_ensemble("submit")
 try:
     dataset.require_test_images()
 except EXPECTED_ERRORS as err:
     st.error(one_line(err))
     st.stop()
-families = refit_families(finished)
-ONE_BY_ONE = "runs one by one"
-family = st.selectbox("Choose", [ONE_BY_ONE, *families], disabled=not families,
-                      format_func=lambda name: name if name == ONE_BY_ONE else
-                      f"the {len(families[name])} refit(s) of {name}, averaged",
-                      help="a refit's seeds in one choice (Evaluate's 'Refit on all labelled images' makes them)")
-chosen = st.multiselect("Runs (several: mean of their class probabilities)", finished,
-                        default=families.get(family, finished[:1]), format_func=run_label, key=f"runs-{family}")
 tta = st.toggle("Test-time augmentation (5 views: the image, zooms, shifts)", value=False)
 predict_column, score_column = st.columns(2)
 refits = [run.name for run in chosen if run.is_refit]

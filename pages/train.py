@@ -17,6 +17,17 @@ sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops 
 st.caption(f"Data set `{data_dir()}` · runs into `{runs_root()}` · {device_summary()}")
 
 copied = options_source(st.query_params.get("from"))  # ?from=RUN: "use its options" from another page
+readable = [run.name for run in all_runs() if run.config and not run.archived]
+copy_choices = ["", *dict.fromkeys(([copied.name] if copied else []) + readable)]
+picked = st.selectbox("Copy the options of run ...", copy_choices, index=copy_choices.index(copied.name) if copied else 0,
+                      format_func=lambda name: name or "none: start from a preset",
+                      help="every option of that run but its name; change any and Start")
+if picked != (copied.name if copied else ""):
+    if picked:
+        st.query_params["from"] = picked
+    else:
+        del st.query_params["from"]
+    st.rerun()
 first_preset = copied.config.preset if copied and copied.config.preset in PRESETS else "fast"
 preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(first_preset),
                       help="seed: the original recipe · fast: minutes on a CPU · best: highest accuracy")
@@ -33,23 +44,29 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
     labels = {str(r.path): f"{r.name} ({r.model}, {MODE_NAMES[r.config.mode]})" for r in sources}
     sizes = sorted({*SIZES, d.image_size})  # a run copied from a sweep may have searched another size
     a, b, c = st.columns(3)
-    values = {
+    values = {  # what people change first, in view
         "model": a.selectbox("Model", list(MODELS), index=list(MODELS).index(d.model), key=f"{key}model",
                              help="; ".join(f"{n}: {m.description}" for n, m in MODELS.items())),
         "image_size": b.selectbox("Image size (px)", sizes, index=sizes.index(d.image_size), key=f"{key}size"),
+        "epochs": c.number_input("Epochs", 1, 10_000, d.epochs, key=f"{key}epochs"),
+        "lr": a.number_input("Learning rate", 1e-6, 10.0, d.lr, format="%.5f", key=f"{key}lr"),
+        "augment": b.slider("Augmentation strength", 0.0, 1.0, d.augment, key=f"{key}aug"),
+        "device": c.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
+        "name": a.text_input("Run name (optional)", "", key=f"{key}name", placeholder=launcher.default_name(d)),
+    }
+    advanced = st.expander("Advanced: colour, optimiser, regularisation, pre-training, pseudo-labels, hardware")
+    a, b, c = advanced.columns(3)
+    values |= {
         "mode": c.radio("Colour", MODES, index=MODES.index(d.mode), horizontal=True,
                         format_func=MODE_NAMES.get, key=f"{key}mode"),
         "source": a.radio("Source", SOURCES, index=SOURCES.index(d.source), horizontal=True, key=f"{key}source",
                           format_func=SOURCE_NAMES.get),
         "keep_aspect": b.checkbox("Keep aspect ratio (pad)", d.keep_aspect, key=f"{key}aspect"),
-        "epochs": c.number_input("Epochs", 1, 10_000, d.epochs, key=f"{key}epochs"),
         "batch_size": a.number_input("Batch size", 1, 65_536, d.batch_size, key=f"{key}batch"),
         "optimizer": b.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(d.optimizer), key=f"{key}opt"),
-        "lr": c.number_input("Learning rate", 1e-6, 10.0, d.lr, format="%.5f", key=f"{key}lr"),
         "schedule": a.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(d.schedule), key=f"{key}sched"),
         "weight_decay": b.number_input("Weight decay", 0.0, 1.0, d.weight_decay, format="%.5f", key=f"{key}wd"),
         "label_smoothing": c.number_input("Label smoothing", 0.0, 0.99, d.label_smoothing, key=f"{key}ls"),
-        "augment": a.slider("Augmentation strength", 0.0, 1.0, d.augment, key=f"{key}aug"),
         "mixup": b.number_input("Mixup alpha (0: off)", 0.0, 10.0, d.mixup, key=f"{key}mixup"),
         "cutmix": c.number_input("CutMix alpha (0: off)", 0.0, 10.0, d.cutmix, key=f"{key}cutmix"),
         "init": a.selectbox("Start from the weights of", [""] + [str(r.path) for r in sources], key=f"{key}init",
@@ -71,7 +88,6 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
                                            help="the teachers' mean top probability a test image needs"),
         "val_fraction": c.number_input("Validation fraction", 0.01, 0.99, d.val_fraction, key=f"{key}val"),
         "seed": a.number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}seed"),
-        "device": b.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
         "amp": c.checkbox("bf16 autocast", d.amp, key=f"{key}amp",
                           help="on CUDA, and on CPUs with bf16 in hardware (AVX512-BF16 or AMX): "
                                "about twice as fast; a no-op elsewhere"),
@@ -81,7 +97,6 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
         "ema": b.number_input("Weight average: EMA decay per step (0: off)", 0.0, 0.9999, d.ema, format="%.4f",
                               key=f"{key}ema", help="evaluate and save a moving average of the weights, "
                                                     "e.g. 0.995; steadier than the last step's weights"),
-        "name": a.text_input("Run name (optional)", "", key=f"{key}name", placeholder=launcher.default_name(d)),
         "split_seed": c.number_input("Validation split seed (-1: the seed)", -1, 2**31 - 1, d.split_seed,
                                      key=f"{key}split_seed",
                                      help="keep the split of another run while the seed changes the rest: "

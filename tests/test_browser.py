@@ -1,8 +1,10 @@
 """One real-browser end-to-end run: Debian's chromium, headless, driven by Selenium.
 
 Start the app, start a one-epoch run from the Train page, wait for its curve on Monitor, open
-Evaluate, predict on Submit, download the CSV and check it. Skips where chromium is absent
-(.ci/run installs it). JULIA_SCREENSHOTS=DIR also saves a screenshot of every page there.
+Evaluate, predict on Submit, download the CSV and check it; upload an image on Predict; then on
+Monitor tag the run, filter it out and back, archive it, show archived runs, restore it and
+delete it. Skips where chromium is absent (.ci/run installs it). JULIA_SCREENSHOTS=DIR also saves
+a screenshot of every page there.
 """
 import os
 import shutil
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
+from selenium.webdriver.common.by import By
 
 from julia_core.data.dataset import KaggleDataset
 from julia_core.predict.submission import validate_submission
@@ -89,7 +92,6 @@ def wait_until(condition, timeout=60, message="condition"):
 
 
 def open_page(driver, url, path, title):
-    from selenium.webdriver.common.by import By
     driver.get(f"{url}/{path}")
     wait_until(lambda: any(h.text == title for h in driver.find_elements(By.TAG_NAME, "h1")), 60, f"the {title} page")
     wait_until(lambda: not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]'), 60, "spinners")
@@ -97,7 +99,6 @@ def open_page(driver, url, path, title):
 
 
 def set_number(driver, label, value):
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     # The title arrives before the rest of the page; wait for the field itself.
     field = wait_until(lambda: driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]'), 60,
@@ -107,11 +108,46 @@ def set_number(driver, label, value):
 
 
 def click_button(driver, text):
-    from selenium.webdriver.common.by import By
-    button = wait_until(lambda: next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == text),
-                        30, f"the {text} button")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
-    button.click()
+    click(driver, lambda: next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == text),
+          f"the {text} button")
+
+
+def click(driver, find, what):
+    """Find and click, again until it takes: Streamlit may redraw the element between the two."""
+    def attempt():
+        element = find()
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+        return True
+    wait_until(attempt, 30, what)
+
+
+def open_expander(driver, text):
+    click(driver, lambda: next(e for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"] summary')
+                               if text in e.text), f"the {text} expander")  # its text follows its icon's name
+
+
+def type_into(driver, label, text, enter=True):
+    """A text field or a multiselect's search box, found by its label; Enter adds a new option."""
+    from selenium.webdriver.common.keys import Keys
+
+    def attempt():
+        for widget in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMultiSelect"], [data-testid="stTextInput"]'):
+            if widget.find_element(By.TAG_NAME, "label").text.strip() == label:
+                field = widget.find_element(By.TAG_NAME, "input")
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", field)
+                field.click()
+                field.send_keys(Keys.CONTROL, "a")
+                field.send_keys(Keys.DELETE)  # not backspace: in a multiselect that takes off the last chosen item
+                field.send_keys(text, *([Keys.ENTER] if enter else []))
+                field.send_keys(Keys.ESCAPE)
+                return True
+    wait_until(attempt, 30, f"the {label} field")
+
+
+def click_checkbox(driver, label):
+    click(driver, lambda: next(e for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stCheckbox"] label')
+                               if e.text.strip() == label), f"the {label} checkbox")
 
 
 def screenshot(driver, name):
@@ -122,14 +158,14 @@ def screenshot(driver, name):
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
 
-def test_train_monitor_evaluate_submit_in_a_browser(app_url, browser, small_demo):
-    from selenium.webdriver.common.by import By
+def test_train_monitor_evaluate_submit_in_a_browser(app_url, browser, small_demo, tmp_path):
     driver = browser
     open_page(driver, app_url, "", "Data")
     screenshot(driver, "data")
 
     open_page(driver, app_url, "train", "Train")
     set_number(driver, "Epochs", 1)
+    open_expander(driver, "Advanced")
     set_number(driver, "Batch size", 32)
     click_button(driver, "Start")
     wait_until(lambda: "Started" in driver.find_element(By.CSS_SELECTOR, '[data-testid="stAlert"]').text, 30,
@@ -154,3 +190,42 @@ def test_train_monitor_evaluate_submit_in_a_browser(app_url, browser, small_demo
     screenshot(driver, "submit")
     rows = validate_submission(csv, KaggleDataset(small_demo).test_ids)
     assert len(rows) == 62
+
+    open_page(driver, app_url, "predict", "Predict")
+    upload = small_demo / "trainResized" / f"{KaggleDataset(small_demo).train_ids[0]}.Bmp"
+    wait_until(lambda: driver.find_element(By.CSS_SELECTOR, 'input[type="file"]'), 30, "the upload box").send_keys(
+        str(upload))
+    wait_until(lambda: f"{upload.name}:" in driver.find_element(By.TAG_NAME, "body").text, 60, "the upload's verdict")
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) >= 2, 60, "the heat map and top-5")
+    screenshot(driver, "predict")
+
+    records = runs_records(tmp_path / "runs")
+    open_page(driver, app_url, "monitor", "Monitor")
+    type_into(driver, "Tags", "keep")
+    click_button(driver, "Save tags and note")
+    wait_until(lambda: records()["tags"] == ["keep"], 30, "the tag saved in record.json")
+    open_expander(driver, "Filter runs")
+    type_into(driver, "Name", "no-such-run")
+    wait_until(lambda: "0 of 1 runs pass the filter" in driver.find_element(By.TAG_NAME, "body").text, 30,
+               "the filter leaving the run out")
+    type_into(driver, "Name", "")
+    wait_until(lambda: "pass the filter" not in driver.find_element(By.TAG_NAME, "body").text, 30, "the filter cleared")
+    click_button(driver, "Archive")
+    wait_until(lambda: records()["archived"], 30, "the run archived")
+    click_checkbox(driver, "Show archived runs")
+    click_button(driver, "Restore")
+    wait_until(lambda: not records()["archived"], 30, "the run restored")
+    click_button(driver, "Delete ...")
+    click_button(driver, "Yes, delete")
+    wait_until(lambda: not list((tmp_path / "runs").glob("2*")), 30, "the run folder deleted")
+    wait_until(lambda: "No runs yet" in driver.find_element(By.TAG_NAME, "body").text, 30, "Monitor without runs")
+
+
+def runs_records(root):
+    """The record.json of the one run in root, read fresh each call."""
+    import json
+
+    def read():
+        [run] = list(root.glob("2*"))
+        return json.loads((run / "record.json").read_text())
+    return read

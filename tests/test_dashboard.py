@@ -119,8 +119,8 @@ def test_train_page_reports_a_bad_option(app_env):
 def test_monitor_page(app_env):
     _, run_dir = app_env
     app = open_page("monitor")
-    assert app.multiselect[0].value  # the latest run at least
-    app.multiselect[0].set_value([run_dir.name]).run()
+    assert by_label(app.multiselect, "Runs").value  # the latest run at least
+    by_label(app.multiselect, "Runs").set_value([run_dir.name]).run()
     assert len(app.get("plotly_chart")) == 2 and len(app.dataframe) == 1
     by_label(app.radio, "x axis").set_value("step").run()
     assert not app.exception and len(app.get("plotly_chart")) == 2
@@ -151,7 +151,7 @@ def test_submit_page_yields_a_valid_csv(app_env, small_demo):
 
 def test_submit_page_scores_the_choice_on_validation(app_env):
     app = open_page("submit")
-    [chosen] = app.multiselect[0].value  # the newest finished run (other tests add runs)
+    [chosen] = by_label(app.multiselect, "Runs (several: mean of their class probabilities)").value  # the newest finished run (other tests add runs)
     by_label(app.button, "Score this choice on the validation split").click().run()
     assert not app.exception and not app.error
     best = RunDir(chosen.path).read_status().best_val_acc

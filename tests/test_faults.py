@@ -96,7 +96,7 @@ def test_a_restarted_dashboard_lists_monitors_and_stops_a_running_run(small_demo
     try:
         assert launcher.wait_for(lambda: (RunDir(run_dir).read_status().epoch or 0) >= 1, 120, 0.2)
         monitor = page(small_demo, tmp_path / "runs", "monitor", monkeypatch, tmp_path)  # a new process's view
-        assert monitor.multiselect[0].value == [run_dir.name]
+        assert next(box for box in monitor.multiselect if box.label == "Runs").value == [run_dir.name]
         assert any("long: running" in expander.label for expander in monitor.expander)
         trainer = page(small_demo, tmp_path / "runs", "train", monkeypatch, tmp_path)
         stop = [b for b in trainer.button if b.label == "Stop"]

@@ -129,7 +129,13 @@ def test_monitor_says_why_a_run_has_no_curves(demo_run, tmp_path):
     stream = ScalarStream(copy)
     assert events_note(run, stream.reload(), stream) is None
     for events in copy.glob("events.out.tfevents.*"):
-        events.write_bytes(b"\x13garbage" * 50)  # tensorboard's reader skips it without a word
+        events.write_bytes(b"\x13garbage" * 50)  # tensorboard's own reader skips it without a word
+    stream = ScalarStream(copy)
+    assert events_note(run, stream.reload(), stream) == (
+        f"{run.name}: its event files cannot be read past some point ({events.name}: damaged at byte 0 "
+        "(length checksum); read up to there)")
+    for events in copy.glob("events.out.tfevents.*"):
+        events.unlink()
     stream = ScalarStream(copy)
     assert events_note(run, stream.reload(), stream) == (
         f"{run.name}: 1 epoch(s) done, but its event files hold no readable per-epoch points (damaged or deleted)")

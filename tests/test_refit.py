@@ -135,13 +135,15 @@ def test_the_pages_say_what_a_refit_is(refitted, small_demo, monkeypatch, tmp_pa
     app.switch_page(f"pages/{page}.py").run()
     assert not app.exception, app.exception
     if page == "evaluate":
-        assert app.selectbox[0].value.name == run_dir.name
+        assert next(box for box in app.selectbox if box.label == "Run").value.name == run_dir.name
         assert any(f"is a refit of **{source}**" in info.value for info in app.info)
     elif page == "submit":
         epochs = run_dir.read_config().epochs
-        assert app.selectbox[0].options == ["runs one by one", f"the 1 refit(s) of {source}, {epochs} epochs, averaged"]
-        app.selectbox[0].select_index(1).run()
-        assert [run.name for run in app.multiselect[0].value] == [run_dir.name]
+        choose = next(box for box in app.selectbox if box.label == "Choose")
+        assert choose.options == ["runs one by one", f"the 1 refit(s) of {source}, {epochs} epochs, averaged"]
+        choose.select_index(1).run()
+        assert [run.name for run in next(box for box in app.multiselect if box.label.startswith("Runs")).value] == [
+            run_dir.name]
         assert next(button for button in app.button if button.label.startswith("Score")).disabled
         assert any(f"No validation score: {run_dir.name} is a refit" in caption.value for caption in app.caption)
     else:

@@ -492,3 +492,41 @@ def test_a_run_that_failed_before_its_first_save_starts_again_on_resume(finished
     assert wait_state(run_dir, ("finished",)).epoch == 1
     steps = [step for step, _ in read_scalars(run_dir)["train/loss_step"]]
     assert steps == sorted(set(steps))
+
+
+def test_the_trainer_logs_its_cpu_and_memory_under_system(small_demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("JULIA_SYSTEM_SECONDS", "0")  # every step, for a run of seconds
+    from julia_core.runs import trainer
+    config = make_config("fast", data=str(small_demo), image_size=20, batch_size=32, epochs=1, name="system",
+                         device="cpu")
+    run_dir = launcher.prepare_run(config, tmp_path, claim=True)
+    assert trainer.run(run_dir, show_progress=False, console=False) == 0
+    system = {tag: points for tag, points in read_scalars(run_dir.path).items() if tag.startswith("system/")}
+    assert set(system) == {"system/cpu_percent", "system/memory_mb"}  # no GPU here: no GPU figures, no error
+    assert all(value > 50 for _, value in system["system/memory_mb"])  # torch alone takes more than 50 MB
+    assert all(value >= 0 for _, value in system["system/cpu_percent"])
+
+
+def test_gpu_figures_come_from_nvml_and_else_from_torch(monkeypatch):
+    """The CUDA branch's arithmetic with torch's and NVML's answers stood in for (no GPU here)."""
+    import sys
+    import types
+    from julia_core.runs import system_metrics
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 3 * 2 ** 20)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (6 * 2 ** 20, 10 * 2 ** 20))
+    fake = types.SimpleNamespace(
+        nvmlDeviceGetMemoryInfo=lambda handle: types.SimpleNamespace(used=4 * 2 ** 20, total=10 * 2 ** 20),
+        nvmlDeviceGetUtilizationRates=lambda handle: types.SimpleNamespace(gpu=87))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    metrics = system_metrics.SystemMetrics(torch.device("cpu"), every=0)
+    metrics.cuda, metrics.nvml = True, "handle"
+    assert {k: v for k, v in metrics.sample().items() if "gpu" in k} == {
+        "system/gpu_peak_allocated_mb": 3.0, "system/gpu_util_percent": 87.0,
+        "system/gpu_memory_used_mb": 4.0, "system/gpu_memory_total_mb": 10.0}
+    fake.nvmlDeviceGetUtilizationRates = lambda handle: (_ for _ in ()).throw(RuntimeError("driver gone"))
+    figures = metrics.sample()
+    assert metrics.nvml is None and "system/gpu_util_percent" not in figures
+    assert figures["system/gpu_memory_used_mb"] == 4.0 and figures["system/gpu_memory_total_mb"] == 10.0
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (_ for _ in ()).throw(RuntimeError("CUDA error")))
+    figures = metrics.sample()  # a failing reading is left out, never raised into the training
+    assert "system/gpu_memory_used_mb" not in figures and "system/cpu_percent" in figures

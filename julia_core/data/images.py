@@ -1,4 +1,5 @@
 """Decode one image by its content, bring it to grey or RGB, resize it to N x N."""
+import io
 import os
 import warnings
 from pathlib import Path
@@ -26,14 +27,36 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS, decode: bool = True) ->
     decode=False reads the header only (size, mode, format): fast, but misses truncation."""
     path = Path(path)
     try:
-        if os.path.getsize(path) == 0:
-            raise DataError(f"{path}: file is empty (0 bytes)")
+        empty = os.path.getsize(path) == 0
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot decode image ({err})") from None
+    if empty:
+        raise DataError(f"{path}: file is empty (0 bytes)")
+    return _decode(path, str(path), max_pixels, decode)
+
+
+def open_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """An uploaded file's image (any format and size Pillow reads), decoded with open_image's
+    checks; DataError names the upload."""
+    if not data:
+        raise DataError(f"{name}: file is empty (0 bytes)")
+    image = _decode(io.BytesIO(data), name, max_pixels, True)
+    try:
+        return ImageOps.exif_transpose(image)  # a phone's photo stands as it was taken
+    except (OSError, ValueError, SyntaxError, TypeError):  # a broken EXIF block: the pixels as stored
+        return image
+
+
+def _decode(source, where: str, max_pixels: int, decode: bool) -> Image.Image:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise DataError(f"{path}: image is {width}x{height}, more than the "
+                    raise DataError(f"{where}: image is {width}x{height}, more than the "
                                     f"{max_pixels:,} pixels allowed (decompression bomb?)")
                 if decode:
                     image.load()
@@ -41,13 +64,13 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS, decode: bool = True) ->
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise DataError(f"{where}: file not found") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image (Pillow cannot identify its content)") from None
+        raise DataError(f"{where}: not an image (Pillow cannot identify its content)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise DataError(f"{path}: refused as a decompression bomb ({err})") from None
+        raise DataError(f"{where}: refused as a decompression bomb ({err})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise DataError(f"{path}: cannot decode image ({err})") from None
+        raise DataError(f"{where}: cannot decode image ({err})") from None
 
 
 def to_mode(image: Image.Image, mode: str) -> Image.Image:

@@ -358,7 +358,8 @@ def run_table(runs: list[Run]) -> list[dict]:
             "best val acc": f"{best:.4f}" if best is not None else ("refit" if run.is_refit else ""),
             "img/s": status.images_per_second or "",
             "device": status.device or "", "started": status.started or "", "refit of": run.refit_of,
-            "error": run.damage or status.error or "",
+            "tags": ", ".join(run.tags), "archived": "archived" if run.archived else "",
+            "error": run.damage or status.error or run.record_problem or "",
         })
     return rows
 

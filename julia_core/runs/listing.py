@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from julia_core.errors import RunDamaged, RunError
+from julia_core.runs.records import Record, read_record
 from julia_core.runs.status import DAMAGED, FINISHED, PRUNED, RESUMABLE, RUNNING, STOPPED, Status
 from julia_core.runs.store import BEST, RUN_FOLDER, RunDir, prediction_checkpoint
 from julia_core.training.config import TrainConfig
@@ -19,6 +20,8 @@ class Run:
     config: TrainConfig | None
     status: Status | None
     damage: str | None = None
+    record: Record = Record()               # tags, note, archived: the user's, not the trainer's
+    record_problem: str | None = None       # a damaged record.json: the run is fine, its tags are lost
 
     @property
     def path(self) -> Path:
@@ -44,6 +47,14 @@ class Run:
     @property
     def running(self) -> bool:
         return self.status is not None and self.status.state == RUNNING
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.record.tags
+
+    @property
+    def archived(self) -> bool:
+        return bool(self.record.archived)
 
     @property
     def model(self) -> str:
@@ -93,7 +104,12 @@ def _read_run(run_dir: RunDir) -> Run:
     found = run_dir.damage()
     if found:
         problems.append(found.replace(f"{run_dir.path}/", "", 1))
-    return Run(run_dir, config, status, "; ".join(problems) or None)
+    record, record_problem = Record(), None
+    try:
+        record = read_record(run_dir)
+    except RunDamaged as err:
+        record_problem = str(err).replace(f"{run_dir.path}/", "", 1)
+    return Run(run_dir, config, status, "; ".join(problems) or None, record, record_problem)
 
 
 def scan(runs_root: Path) -> list[Run]:

@@ -193,6 +193,8 @@ class RunDir:
         with open(self.path / ".status.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                if not self.path.is_dir():  # deleted (renamed away) while this writer waited
+                    raise RunError(f"{self.path}: run directory not found")
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)

@@ -33,6 +33,7 @@ from julia_core.predict.submission import write_submission
 from julia_core.runs import launcher
 from julia_core.runs.status import FAILED, FINISHED, PRUNED, QUEUED, RUNNING, STOPPED, now
 from julia_core.runs.store import BEST, LAST, RunDir, load_init_weights, prediction_checkpoint
+from julia_core.runs.system_metrics import SystemMetrics
 from julia_core.sweeps.report import TrialReporter
 from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import Data, load_data
@@ -387,12 +388,14 @@ class RunRecord:
         self.first_step = state.progress.step
         self.wall_before = state.progress.wall_seconds
         self.last_status = 0.0
+        self.system: SystemMetrics | None = None
 
     def open(self, resume: bool, device, data: Data) -> None:
         again = resume or bool(self.run_dir.event_files())  # a resume, or a start again
         self.writer = SummaryWriter(str(self.run_dir.path), purge_step=self.state.progress.step + 1 if again else None)
         if not resume:
             _write_hparams(self.writer, self.config)
+        self.system = SystemMetrics(device)
         log.info("%s on %s: %d parameters, %d train / %d val images, %d steps per epoch, world %d",
                  self.config.model, device_name(device), count_parameters(self.state.model), len(data.train_y),
                  len(data.val_y), self.steps_per_epoch, self.state.world)
@@ -407,7 +410,10 @@ class RunRecord:
         return round((self.total_steps - self.state.progress.step) / max(steps_per_second, 1e-9))
 
     def on_step(self, batch: int, steps: int, images: int, seconds: float) -> None:
-        """Progress in status.json, at most every 2 s."""
+        """System figures every few seconds; progress in status.json, at most every 2 s."""
+        if self.system and self.system.due():
+            for tag, value in self.system.sample().items():
+                self.writer.add_scalar(tag, value, self.state.progress.step)
         if time.perf_counter() - self.last_status < 2.0:
             return
         self.last_status = time.perf_counter()

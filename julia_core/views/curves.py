@@ -4,9 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tensorboard.backend.event_processing.event_accumulator import SCALARS
 
-from julia_core.runs.events import open_events
+from julia_core.runs.event_reader import EventReader
 from julia_core.runs.listing import Run
 from julia_core.runs.status import FAILED, RUNNING
 
@@ -15,40 +14,40 @@ CURVES = {  # what the Monitor page overlays: (tag, x axis)
     "accuracy": ["train/acc", "val/acc"],
 }
 STEP_LOSS = "train/loss_step"
+SYSTEM = "system/"  # the trainer's CPU, memory and GPU figures, logged by step every few seconds
+
+
+def per_step(tag: str) -> bool:
+    """Logged at the global step; every other tag is logged once per epoch, at the epoch."""
+    return tag == STEP_LOSS or tag.startswith(SYSTEM)
 
 
 class ScalarStream:
-    """One run's scalars. reload() reads only events written since the last call (the
-    accumulator keeps its file offsets) and converts only the new points to arrays."""
+    """One run's scalars for the pages. reload() reads only what the event files gained since the
+    last call (runs.event_reader: the trainer's records decoded on whole arrays)."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self._events = open_events(self.run_dir)
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._reader = EventReader(self.run_dir)
         self._lock = threading.Lock()  # Streamlit sessions share this object
-        self.problem: str | None = None  # why the last reload stopped short, for Monitor to say
+
+    @property
+    def problem(self) -> str | None:
+        """Why the last reload stopped short of the end of a file, for Monitor to say."""
+        problem = self._reader.problem
+        return f"{self.run_dir.name}: its event files cannot be read past some point ({problem})" if problem else None
 
     def reload(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{tag: (steps, values)}; a vanished or half-written file keeps what was read before."""
+        return self.reload_with_walls()[0]
+
+    def reload_with_walls(self) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+        """reload() and each point's wall time (Unix seconds), read together: another session's
+        reload in between cannot misalign them."""
         with self._lock:
-            if not self.run_dir.is_dir():
-                return dict(self._arrays)
-            try:
-                self._events.Reload()
-                self.problem = None
-            except Exception as err:  # a damaged event file: keep everything before the damage, and say so
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                self.problem = f"{self.run_dir.name}: its event files cannot be read past some point ({first})"
-            for tag in self._events.Tags().get(SCALARS, []):
-                events = self._events.Scalars(tag)
-                steps, values = self._arrays.get(tag, (np.empty(0, np.int64), np.empty(0, np.float64)))
-                if len(events) != len(steps):
-                    new = events[len(steps):] if len(events) > len(steps) else events
-                    base_steps, base_values = (steps, values) if len(events) > len(steps) else (steps[:0], values[:0])
-                    steps = np.concatenate([base_steps, np.fromiter((e.step for e in new), np.int64, len(new))])
-                    values = np.concatenate([base_values, np.fromiter((e.value for e in new), np.float64, len(new))])
-                    self._arrays[tag] = (steps, values)
-            return dict(self._arrays)
+            if self.run_dir.is_dir():
+                self._reader.reload()
+            return self._reader.scalars(), self._reader.wall_times()
 
 
 def events_note(run: Run, scalars: dict, stream: ScalarStream) -> str | None:
@@ -129,7 +128,7 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
                      "train loss": status.train_loss if status else None,
                      "epoch": status.epoch if status else None, "img/s": status.images_per_second if status else None,
                      **{column: getattr(config, column) if config else None for column in HPARAM_COLUMNS},
-                     "refit of": run.refit_of,
+                     "refit of": run.refit_of, "tags": ", ".join(run.tags), "note": run.record.note,
                      "damage": run.damage or ""})
     return pd.DataFrame(rows)
 
@@ -157,3 +156,77 @@ def default_selection(runs: list[Run]) -> list[str]:
     if latest and latest.name not in chosen:
         chosen.append(latest.name)
     return chosen
+
+
+# -- export, system figures, comparison --------------------------------------------------------------
+TIDY_COLUMNS = ["run", "tag", "step", "epoch", "value", "wall_time"]
+CURVES_CSV = "curves.csv"  # the name Monitor's download gets
+
+
+def tidy_curves(streams: dict[str, ScalarStream], runs: list[Run]) -> pd.DataFrame:
+    """Every scalar of the runs, one row per point: run, its tags (comma-separated), the TensorBoard
+    tag, the global step and the epoch (one from the other through the run's steps per epoch,
+    empty while that is unknown), the value and its wall time (Unix seconds), as logged."""
+    per_epoch = steps_per_epoch(runs)
+    tags = {run.name: ", ".join(run.tags) for run in runs}
+    frames = []
+    for name, stream in streams.items():
+        scalars, walls = stream.reload_with_walls()
+        for tag, (steps, values) in scalars.items():
+            spe = per_epoch.get(name) or np.nan
+            logged = steps.astype(np.float64)
+            frames.append(pd.DataFrame({
+                "run": name, "run_tags": tags.get(name, ""), "tag": tag,
+                "step": logged if per_step(tag) else logged * spe,
+                "epoch": logged / spe if per_step(tag) else logged,
+                "value": values, "wall_time": walls[tag]}))
+    if not frames:
+        return pd.DataFrame(columns=["run", "run_tags", *TIDY_COLUMNS[1:]])
+    frame = pd.concat(frames, ignore_index=True)
+    frame["step"] = frame["step"].round().astype("Int64")
+    return frame
+
+
+def system_frame(scalars: dict[str, dict], walls: dict[str, dict], tag: str) -> pd.DataFrame:
+    """Rows (run, series, x, value) of one system figure against the minutes since the run's first
+    sample (its steps stall while it evaluates; the clock does not). scalars and walls: each
+    run's ScalarStream.reload_with_walls()."""
+    frames = []
+    for run, found in scalars.items():
+        if tag not in found:
+            continue
+        _, values = found[tag]
+        times = walls[run][tag]
+        x, shown = downsample((times - times[0]) / 60.0, values)
+        frames.append(pd.DataFrame({"run": run, "series": tag, "x": x, "value": shown}))
+    if not frames:
+        return pd.DataFrame(columns=["run", "series", "x", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def system_tags(streams: dict[str, dict]) -> list[str]:
+    return sorted({tag for scalars in streams.values() for tag in scalars if tag.startswith(SYSTEM)})
+
+
+def config_difference(first: Run, second: Run) -> pd.DataFrame:
+    """The options in which two runs' configs differ (option, first, second); empty when they
+    agree. A run whose config cannot be read differs in everything it would have."""
+    a = first.config.to_dict() if first.config else {}
+    b = second.config.to_dict() if second.config else {}
+    rows = [{"option": key, first.name: a.get(key, "(unreadable)"), second.name: b.get(key, "(unreadable)")}
+            for key in sorted(set(a) | set(b)) if key != "name" and a.get(key) != b.get(key)]
+    return pd.DataFrame(rows, columns=["option", first.name, second.name]).astype(str)
+
+
+def options_against_accuracy(runs: list[Run]) -> pd.DataFrame:
+    """One row per run with a best validation accuracy: the options that differ among them (the
+    ones worth a parallel-coordinates axis) and 'best val acc'."""
+    scored = [run for run in runs if run.config and run.status and run.status.best is not None]
+    if not scored:
+        return pd.DataFrame()
+    table = pd.DataFrame([{column: getattr(run.config, column) for column in HPARAM_COLUMNS} for run in scored],
+                         index=[run.name for run in scored])
+    varying = [column for column in table if table[column].astype(str).nunique() > 1]
+    table = table[varying]
+    table["best val acc"] = [run.status.best for run in scored]
+    return table

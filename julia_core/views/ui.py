@@ -7,10 +7,14 @@ from pathlib import Path
 import streamlit as st
 
 from julia_core import settings
-from julia_core.runs import launcher
+from julia_core.runs import filters, launcher
 from julia_core.runs.status import PRUNED, QUEUED, RUNNING, STOPPED, Status
+from julia_core.runs import listing
 from julia_core.runs.listing import Run
-from julia_core.training.device import machine_summary
+from julia_core.runs.refit import refit_families
+from julia_core.runs.store import prediction_checkpoint
+from julia_core.predict.ensemble import load_run_model
+from julia_core.training.device import machine_summary, select_device
 from julia_core.data.dataset import KaggleDataset, LoadedImages
 from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.data.facts import DatasetFacts, gather_facts
@@ -156,6 +160,60 @@ def all_runs() -> list[Run]:
         return []
 
 
+NO_GROUPING = "(none)"
+
+
+def run_filter(runs: list[Run], key: str, grouping: bool = False) -> tuple[list[Run], str | None]:
+    """The filter every run chooser sits under (state, tag, name, model, preset, sweep, best
+    validation accuracy, archived), and with `grouping` the option to group by. Returns the runs
+    that pass, and the option (None: no groups). Archived runs are left out until asked for."""
+    options = filters.choices(runs)
+    with st.expander("Filter runs"):
+        first, second, third = st.columns(3)
+        states = first.multiselect("State", options["states"], key=f"{key}-states")
+        tags = second.multiselect("Tags (all of them)", options["tags"], key=f"{key}-tags")
+        name = third.text_input("Name", key=f"{key}-name", placeholder="wide*  or a part of the name")
+        models = first.multiselect("Model", options["models"], key=f"{key}-models")
+        presets = second.multiselect("Preset", options["presets"], key=f"{key}-presets")
+        sweeps = third.multiselect("Sweep", options["sweeps"], key=f"{key}-sweeps", disabled=not options["sweeps"])
+        low, high = st.slider("Best validation accuracy", 0.0, 1.0, (0.0, 1.0), step=0.01, key=f"{key}-acc",
+                              help="a narrower range leaves out runs with no validation accuracy (refits, new runs)")
+        archived = st.checkbox("Show archived runs", key=f"{key}-archived")
+        group_by = (st.selectbox("Group by (one colour per group)", [NO_GROUPING, *filters.GROUPABLE],
+                                 key=f"{key}-group") if grouping else NO_GROUPING)
+    chosen = filters.RunFilter(tuple(states), tuple(tags), name, tuple(models), tuple(presets), tuple(sweeps),
+                               low if low > 0 else None, high if high < 1 else None, archived)
+    passed = filters.select(runs, chosen)
+    if len(passed) < len(runs):
+        st.caption(f"{len(passed)} of {len(runs)} runs pass the filter"
+                   + ("" if archived else f" ({sum(run.archived for run in runs)} archived)"))
+    return passed, None if group_by == NO_GROUPING else group_by
+
+
+ONE_BY_ONE = "runs one by one"
+
+
+def choose_ensemble(key: str) -> list[Run]:
+    """Submit's and Predict's chooser: the run filter, then one run or several (a refit's seeds in
+    one choice); stops the page with a line where there is nothing to choose."""
+    every = all_runs()
+    if not listing.submittable(every):
+        st.info("No finished run yet: train one first.")
+        st.stop()
+    shown, _ = run_filter(every, key)
+    finished = listing.submittable(shown)
+    if not finished:
+        st.info("No finished run passes the filter.")
+        st.stop()
+    families = refit_families(finished)
+    family = st.selectbox("Choose", [ONE_BY_ONE, *families], disabled=not families,
+                          format_func=lambda name: name if name == ONE_BY_ONE else
+                          f"the {len(families[name])} refit(s) of {name}, averaged",
+                          help="a refit's seeds in one choice (Evaluate's 'Refit on all labelled images' makes them)")
+    return st.multiselect("Runs (several: mean of their class probabilities)", finished,
+                          default=families.get(family, finished[:1]), format_func=run_label, key=f"{key}-{family}")
+
+
 def options_source(name: str | None) -> Run | None:
     """The run whose options a page was asked to start from (?from=RUN), when it is there and
     readable; else None, with a warning naming it."""
@@ -187,6 +245,26 @@ def live_every(runs: list[Run]) -> int | None:
 def scalar_stream(run_dir: str):
     """One incremental event reader per run, shared by every session and rerun."""
     return ScalarStream(Path(run_dir))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the model ...")
+def _run_model(run_dir: str, signature: tuple):
+    return load_run_model(Path(run_dir), select_device("auto"))
+
+
+def run_models(runs: list[Run]) -> list | None:
+    """The runs' models and configs, each loaded once per checkpoint (a new one reloads); None
+    after showing why one cannot be loaded."""
+    loaded = []
+    for run in runs:
+        try:
+            checkpoint = run.dir.checkpoint_file(prediction_checkpoint(run.require_intact().config))
+            stat = checkpoint.stat()
+            loaded.append(_run_model(str(run.path), (stat.st_size, stat.st_mtime_ns)))
+        except EXPECTED_ERRORS as err:
+            st.error(one_line(err))
+            return None
+    return loaded
 
 
 def progress_text(status: Status) -> tuple[float, str]:
