@@ -62,17 +62,17 @@ def curve_figure(frame: pd.DataFrame, metric: str, x_axis: str, groups: dict[str
     palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
     keys = {run: groups.get(run, run) if groups else run for run in dict.fromkeys(frame["run"])}
     colours = {key: palette[i % len(palette)] for i, key in enumerate(dict.fromkeys(keys.values()))}
-    figure = go.Figure()
-    shown_groups = set()
+    traces, titled = [], set()
     for (run, series), part in frame.groupby(["run", "series"], sort=False):
         key = keys[run]
-        figure.add_trace(go.Scatter(
+        title = {"legendgrouptitle_text": key} if groups and key not in titled else {}  # only when grouped: it costs
+        titled.add(key)
+        traces.append(go.Scatter(
             x=part["x"].to_numpy(), y=part["value"].to_numpy(), name=f"{run} · {series}",
             mode="lines" if per_step(series) else "lines+markers", marker=dict(size=5),
-            legendgroup=key, legendgrouptitle_text=f"{key}" if groups and key not in shown_groups else None,
-            opacity=0.45 if series == STEP_LOSS else 1.0,
-            line=dict(color=colours[key], dash=DASHES.get(series, "solid"), width=1.5)))
-        shown_groups.add(key)
+            legendgroup=key, opacity=0.45 if series == STEP_LOSS else 1.0,
+            line=dict(color=colours[key], dash=DASHES.get(series, "solid"), width=1.5), **title))
+    figure = go.Figure(data=traces)
     figure.update_layout(title=metric, xaxis_title=x_axis, yaxis_title=metric, margin=dict(t=40),
                          legend=dict(orientation="h", y=-0.25, groupclick="toggleitem"), height=420)
     if log_y:
