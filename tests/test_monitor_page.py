@@ -194,3 +194,16 @@ def test_a_damaged_record_is_a_warning_and_saving_writes_a_fresh_one(three_runs)
     by_label(app.multiselect, "Tags").set_value(["fixed"])
     by_label(app.button, "Save tags and note").click().run()
     assert records.read_record(first).tags == ("fixed",)
+
+
+def test_system_figures_show_on_monitor(three_runs):
+    from torch.utils.tensorboard import SummaryWriter
+    first, _, _ = three_runs
+    writer = SummaryWriter(str(first.path))
+    for step, wall in enumerate((2000.0, 2005.0, 2010.0)):
+        writer.add_scalar("system/memory_mb", 500.0 + step, step, walltime=wall)
+    writer.close()
+    app = open_monitor()
+    by_label(app.multiselect, "Runs").set_value([first.name]).run()
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert "system/memory_mb" in titles and not app.exception
