@@ -25,9 +25,10 @@ from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import CRC_TABLE, masked_crc32c
 
+from julia_core.runs.store import RunDir
+
 HEADER = 12      # uint64 length, uint32 masked CRC-32C of the length
 FOOTER = 4       # uint32 masked CRC-32C of the data
-EVENT_FILES = "events.out.tfevents.*"
 _START = event_pb2.SessionLog.START
 _TABLE = np.array(CRC_TABLE, dtype=np.uint32)
 
@@ -42,26 +43,25 @@ class _Series:
         self.size = 0
 
     def add(self, step: int, value: float, wall: float) -> None:
-        if self.size == len(self.steps):
-            for name in ("steps", "values", "walls"):
-                old = getattr(self, name)
-                grown = np.empty(2 * len(old), old.dtype)
-                grown[:self.size] = old[:self.size]
-                setattr(self, name, grown)
+        self._reserve(self.size + 1)
         self.steps[self.size], self.values[self.size], self.walls[self.size] = step, value, wall
         self.size += 1
 
     def add_many(self, steps: np.ndarray, values: np.ndarray, walls: np.ndarray) -> None:
         need = self.size + len(steps)
-        if need > len(self.steps):
-            capacity = max(need, 2 * len(self.steps))
-            for name in ("steps", "values", "walls"):
-                old = getattr(self, name)
-                grown = np.empty(capacity, old.dtype)
-                grown[:self.size] = old[:self.size]
-                setattr(self, name, grown)
+        self._reserve(need)
         self.steps[self.size:need], self.values[self.size:need], self.walls[self.size:need] = steps, values, walls
         self.size = need
+
+    def _reserve(self, need: int) -> None:
+        if need <= len(self.steps):
+            return
+        capacity = max(need, 2 * len(self.steps))
+        for name in ("steps", "values", "walls"):
+            old = getattr(self, name)
+            grown = np.empty(capacity, old.dtype)
+            grown[:self.size] = old[:self.size]
+            setattr(self, name, grown)
 
     def purge_from(self, step: int) -> None:
         keep = self.steps[:self.size] < step
@@ -84,7 +84,7 @@ class EventReader:
     def reload(self) -> None:
         problems = []
         try:
-            files = sorted(self.run_dir.glob(EVENT_FILES))
+            files = RunDir(self.run_dir).event_files()
         except OSError as err:
             self.problem = f"{self.run_dir.name}: its folder cannot be read ({err.strerror or err})"
             return
@@ -143,22 +143,22 @@ class EventReader:
         for tag_id, tag in enumerate(plain.tags):
             chosen = np.flatnonzero(plain.ok[start:stop] & (plain.tag_ids[start:stop] == tag_id)) + start
             if len(chosen):
-                found = self.series.get(tag)
-                if found is None:
-                    found = self.series[tag] = _Series()
-                found.add_many(plain.steps[chosen], plain.values[chosen], plain.walls[chosen])
+                self._series(tag).add_many(plain.steps[chosen], plain.values[chosen], plain.walls[chosen])
 
     def _add_event(self, event) -> None:
         if event.HasField("summary"):
             for value in event.summary.value:
                 if value.HasField("simple_value"):
-                    found = self.series.get(value.tag)
-                    if found is None:
-                        found = self.series[value.tag] = _Series()
-                    found.add(event.step, value.simple_value, event.wall_time)
+                    self._series(value.tag).add(event.step, value.simple_value, event.wall_time)
         elif event.HasField("session_log") and event.session_log.status == _START:
             for found in self.series.values():
                 found.purge_from(event.step)
+
+    def _series(self, tag: str) -> _Series:
+        found = self.series.get(tag)
+        if found is None:
+            found = self.series[tag] = _Series()
+        return found
 
     def scalars(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{tag: (steps, values)}, in the order they were written."""

@@ -41,11 +41,6 @@ class RunFilter:
         if self.min_acc is not None and self.max_acc is not None and self.min_acc > self.max_acc:
             raise JuliaError(f"accuracy range {self.min_acc}..{self.max_acc} is reversed")
 
-    @property
-    def narrows(self) -> bool:
-        """Whether anything but the archived runs is left out."""
-        return self != RunFilter(archived=self.archived)
-
     def passes(self, run: Run) -> bool:
         config = run.config
         checks = (

@@ -72,8 +72,7 @@ def check_tag(tag: str) -> str:
 
 def tag(run_dir: RunDir, add: list[str] = (), remove: list[str] = ()) -> Record:
     """Add and remove tags (in the order given, each once); returns the record as written."""
-    add, remove = [check_tag(t) for t in add], {t.strip() for t in remove}
-    return _change(run_dir, lambda record: replace(record, tags=_tags(record.tags, add, remove)))
+    return edit(run_dir, add, remove)
 
 
 def edit(run_dir: RunDir, add: list[str] = (), remove: list[str] = (), note: str | None = None) -> Record:
@@ -96,8 +95,7 @@ def _tags(current: tuple, add: list, remove: set) -> tuple:
 
 
 def set_note(run_dir: RunDir, note: str) -> Record:
-    note = _checked_note(note)
-    return _change(run_dir, lambda record: replace(record, note=note))
+    return edit(run_dir, note=note)
 
 
 def _checked_note(note: str) -> str:

@@ -159,7 +159,7 @@ def default_selection(runs: list[Run]) -> list[str]:
 
 
 # -- export, system figures, comparison --------------------------------------------------------------
-TIDY_COLUMNS = ["run", "tag", "step", "epoch", "value", "wall_time"]
+TIDY_COLUMNS = ["run", "run_tags", "tag", "step", "epoch", "value", "wall_time"]
 CURVES_CSV = "curves.csv"  # the name Monitor's download gets
 
 
@@ -181,7 +181,7 @@ def tidy_curves(streams: dict[str, ScalarStream], runs: list[Run]) -> pd.DataFra
                 "epoch": logged / spe if per_step(tag) else logged,
                 "value": values, "wall_time": walls[tag]}))
     if not frames:
-        return pd.DataFrame(columns=["run", "run_tags", *TIDY_COLUMNS[1:]])
+        return pd.DataFrame(columns=TIDY_COLUMNS)
     frame = pd.concat(frames, ignore_index=True)
     frame["step"] = frame["step"].round().astype("Int64")
     return frame
