@@ -7,7 +7,8 @@ held-out images as its test images, with their labels as the answer key. On it:
 1. the recipe as used today: a preset with its inner 4:1 split, predicting from the best epoch
    (two seeds by default, for the run-to-run spread);
 2. the refit of the first of those on the fold's whole training part (`refit.refit_configs`,
-   the product's own path), predicting from its last epoch, with several seeds;
+   the product's own path), predicting from its last epoch, with several seeds (all fine-tuning
+   the run's pre-training, as the product does; `--refit-pretraining own`: each its own);
 3. the ensemble of the refit seeds, and the same with TTA.
 
 Every figure is the accuracy on the fold's held-out images, which no run of that fold saw, pooled
@@ -16,7 +17,7 @@ reused, so the script can be stopped and started again.
 
     python bench/refit_cv.py --out /tmp/refit-cv [--preset best] [--folds 5] [--only 0,1]
                              [--baseline-seeds 2] [--refit-seeds 3] [--first-seed 0] [--epochs N]
-                             [--refit-rule last|best|both]
+                             [--refit-rule last|best|both] [--refit-pretraining shared|own]
 """
 import argparse
 import dataclasses
@@ -83,7 +84,7 @@ def train(config, runs_root: Path) -> RunDir:
 
 
 def _same(a, b) -> bool:
-    ignore = ("data", "init", "pseudo_label", "refit_of")  # paths and names, written resolved
+    ignore = ("data", "init", "pseudo_label", "refit_of", "name")  # paths and names, written resolved
     return ({k: v for k, v in a.to_dict().items() if k not in ignore}
             == {k: v for k, v in b.to_dict().items() if k not in ignore}) and Path(a.data).name == Path(b.data).name
 
@@ -120,6 +121,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0,
                         help="the first seed of each kind (the runs of earlier seeds may be on another machine)")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (a quick check)")
+    parser.add_argument("--refit-pretraining", choices=("shared", "own"), default="shared",
+                        help="the refit's seeds fine-tune the run's pre-training (shared, the product's way) "
+                             "or each pre-trains for itself (own: a pre-training per seed)")
     parser.add_argument("--refit-rule", choices=("last", "best", "both"), default="last",
                         help="refit for the run's epochs (last), for its best epoch on validation (best), or both")
     args = parser.parse_args()
@@ -157,12 +161,15 @@ def main() -> None:
                 entry[f"refit at the best epoch ({best_epoch}) seed {config.seed}"] = [*hits([run_dir], data),
                                                                                         *seconds(run_dir)]
                 results_file.write_text(json.dumps(results, indent=1))
+        own = " (own pre-training)" if args.refit_pretraining == "own" else ""
         for config in refit.refit_configs(first, args.refit_seeds) if args.refit_rule != "best" else []:
+            if own:  # each seed pre-trains for itself, as a run of that seed would
+                config = dataclasses.replace(config, pretrain_seed=-1)
             refits.append(train(config, runs_root))
-            entry[f"refit seed {config.seed}"] = [*hits([refits[-1]], data), *seconds(refits[-1])]
-            print(f"fold {fold} refit seed {config.seed}: {entry[f'refit seed {config.seed}']}", flush=True)
+            entry[f"refit seed {config.seed}{own}"] = [*hits([refits[-1]], data), *seconds(refits[-1])]
+            print(f"fold {fold} refit seed {config.seed}{own}: {entry[f'refit seed {config.seed}{own}']}", flush=True)
             results_file.write_text(json.dumps(results, indent=1))
-        ensembles = {f"refit ensemble of {n}": refits[:n] for n in range(2, len(refits) + 1)}
+        ensembles = {f"refit ensemble of {n}{own}": refits[:n] for n in range(2, len(refits) + 1)}
         ensembles.update({f"baseline ensemble of {n}": baselines[:n] for n in range(2, len(baselines) + 1)})
         for name, members in ensembles.items():
             entry[name] = [*hits(members, data), *total([seconds(m) for m in members])]

@@ -191,7 +191,10 @@ def add_train_parser(commands) -> None:
              "pseudo_label": "teacher runs (comma-separated names or paths, on this run's split): the test images "
                              "they label confidently join the training set",
              "pseudo_threshold": "the teachers' mean top probability a test image needs (default 0.7)",
-             "seed": "seed of the weights, the batch order, the augmentation and (unless --split-seed) the split",
+             "seed": "seed of the weights, the batch order, the augmentation and (unless --split-seed and "
+                     "--pretrain-seed) the split and the pre-training",
+             "pretrain_seed": "seed of the synthetic pre-training (default -1: --seed); a refit's seeds share "
+                              "their run's",
              "split_seed": "seed of the validation split (default -1: --seed); keep it to ensemble seeds on one split",
              "ema": "evaluate and save a moving average of the weights, this decay per step (0: off)"}
     for field in dataclasses.fields(TrainConfig):

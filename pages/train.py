@@ -78,6 +78,10 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
                                    help="first learn characters drawn in every font on this machine, then the "
                                         "real data; the weights are cached for the next run of this recipe"),
         "pretrain_epochs": c.number_input("Pre-training epochs", 1, 1000, d.pretrain_epochs, key=f"{key}pretrain_epochs"),
+        "pretrain_seed": a.number_input("Pre-training seed (-1: the seed)", -1, 2**31 - 1, d.pretrain_seed,
+                                        key=f"{key}pretrain_seed",
+                                        help="reuse the cached pre-training of another seed: seeds of one "
+                                             "recipe in minutes instead of a new pre-training each"),
         "pseudo_label": ",".join(a.multiselect(
             "Pseudo-label the test images with", [str(r.path) for r in sources], key=f"{key}pseudo",
             format_func=lambda p: labels.get(p, p), placeholder="no pseudo-labels",

@@ -118,6 +118,7 @@ def test_refit_seeds_are_queued_together_and_chosen_as_one(demo_run, tmp_path, m
                                                                    (2, 2, source.name)]
     assert [RunDir(path).read_status().state for path in printed] == ["queued"] * 3
     assert [c.name for c in configs] == [f"fixture-refit-seed{seed}" for seed in range(3)]
+    assert [c.pretrain_seed for c in configs] == [-1, 0, 0]  # every seed fine-tunes the run's pre-training
     for path in printed:  # as if they had run
         RunDir(path).update_status(state="finished")
     families = refit.refit_families(launcher.list_runs(root))
@@ -184,6 +185,11 @@ def test_a_refit_shares_its_runs_pretrained_weights_and_can_teach(refitted, smal
     cpu = torch.device("cpu")
     assert pretrain.weights_path(refit_recipe, cpu) == pretrain.weights_path(
         again.__class__(**{**refit_recipe.to_dict(), "refit_of": "", "val_fraction": 0.2}), cpu)
+    seeds = [again.__class__(**{**c.to_dict(), "pretrain": recipe.pretrain, "pretrain_epochs": recipe.pretrain_epochs})
+             for c in refit.refit_configs(launcher.read_run(root / source), seeds=3)]
+    assert {pretrain.weights_path(c, cpu) for c in seeds} == {pretrain.weights_path(refit_recipe, cpu)}
+    own = again.__class__(**{**seeds[1].to_dict(), "pretrain_seed": -1})  # seed 1 on its own: another pre-training
+    assert pretrain.weights_path(own, cpu) != pretrain.weights_path(refit_recipe, cpu)
     assert check_teachers([str(run_dir.path)], again) == [run_dir.path]  # a refit student: nothing to leak into
     with pytest.raises(PseudoLabelError, match="is a refit: it learnt every labelled image"):
         check_teachers([str(run_dir.path)], make_config("fast", data=str(small_demo)))

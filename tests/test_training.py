@@ -181,6 +181,7 @@ def test_pretrained_from_the_local_cache(monkeypatch, tmp_path):
     ({"cutmix": 11}, "cutmix must be in [0, 10]"),
     ({"pretrain": -1}, "pretrain must be 0 (off) to 5000"),
     ({"pretrain": 10, "gpus": 2}, "pretrain runs on one device"),
+    ({"pretrain_seed": -2}, "pretrain seed must be -1 (the run's seed) or at least 0, got -2"),
 ])
 def test_nonsense_options_are_refused(options, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -16,6 +16,7 @@ from julia_core.runs.listing import Run
 from julia_core.runs.status import FINISHED
 from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig, validate
+from julia_core.training.pretrain import pretraining_seed
 
 MAX_SEEDS = 20
 MAX_NAME = 64  # training.config.NAME_PATTERN's limit
@@ -42,19 +43,22 @@ def check_refittable(run: Run) -> TrainConfig:
 def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: str | None = None) -> list[TrainConfig]:
     """The refit of `run` with `seeds` seeds (its own seed, then the next ones): every option as
     the run had it but the split (none: every labelled image trains), its epochs and device unless
-    given."""
+    given. Every seed starts from the run's pre-trained weights (cached: no new pre-training), so
+    the seeds differ in the fine-tuning only: its batch order, augmentation and mixing."""
     config = check_refittable(run)
     if not 1 <= seeds <= MAX_SEEDS:
         raise RunError(f"seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     base = config.name or launcher.default_name(config)
     configs = []
+    shared = pretraining_seed(config)
     for offset in range(seeds):
         seed = config.seed + offset
         suffix = "-refit" if seeds == 1 else f"-refit-seed{seed}"
         name = base[:MAX_NAME - len(suffix)].rstrip("-._") + suffix
         refit = dataclasses.replace(
             config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
-            epochs=epochs or config.epochs, name=name, device=device or config.device, sweep="", trial=-1)
+            pretrain_seed=-1 if seed == shared else shared, epochs=epochs or config.epochs, name=name,
+            device=device or config.device, sweep="", trial=-1)
         validate(refit)
         configs.append(refit)
     return configs

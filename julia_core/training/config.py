@@ -43,6 +43,7 @@ class TrainConfig:
     init: str = ""                  # start from these weights: a run directory (its best.pt) or a .pt file
     pretrain: int = 0               # first learn this many synthetic characters per class (0: no)
     pretrain_epochs: int = 8
+    pretrain_seed: int = -1         # the pre-training's seed; -1: `seed`. A refit's seeds share their run's pre-training
     pseudo_label: str = ""          # teacher runs (comma-separated): their confident test labels join the training set
     pseudo_threshold: float = 0.7   # the teachers' mean top probability a test image needs to join
     normalize: str = "per_image"
@@ -186,6 +187,8 @@ def validate(config: TrainConfig) -> None:
     need(config.folds == 0 or 2 <= config.folds <= 20, f"folds must be 0 (no cross-validation) or 2 to 20, got {config.folds}")
     need(config.folds == 0 or 0 <= config.fold < config.folds, f"fold must be in 0..{config.folds - 1}, got {config.fold}")
     need(not config.group or bool(NAME_PATTERN.match(config.group)), f"group {config.group!r} may hold only letters, digits, '.', '_' and '-'")
+    need(config.pretrain_seed >= -1,
+         f"pretrain seed must be -1 (the run's seed) or at least 0, got {config.pretrain_seed}")
     need(config.split_seed >= -1, f"split seed must be -1 (the run's seed) or at least 0, got {config.split_seed}")
     need(not config.sweep or bool(NAME_PATTERN.match(config.sweep)), f"sweep {config.sweep!r} may hold only letters, digits, '.', '_' and '-'")
     need(bool(config.sweep) == (config.trial >= 0), "a sweep's trial names both its sweep and its trial number")
