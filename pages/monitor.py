@@ -11,9 +11,9 @@ from julia_core.views.figures import curve_figure, options_parallel
 from julia_core.views.ui import all_runs, forget_runs, live_every, progress_text, run_filter, scalar_stream, sidebar
 
 
-def record_editor(run) -> None:
-    """Tags and note of one run (a form: saved together), archive or restore, delete after a yes."""
-    known = filters.choices(all_runs())["tags"]
+def record_editor(run, known: list[str]) -> None:
+    """Tags and note of one run (a form: saved together; `known`: the tags to offer), archive or
+    restore, delete after a yes."""
     with st.form(f"record-{run.name}"):
         tags = st.multiselect("Tags", sorted(set(known) | set(run.tags)), default=list(run.tags),
                               accept_new_options=True, help="type a new tag and press Enter")
@@ -133,7 +133,7 @@ edited = st.selectbox("Run", list(dict.fromkeys([run.name for run in present] + 
 if edited in by_name:
     if by_name[edited].record_problem:
         st.warning(f"{by_name[edited].record_problem}; saving writes a fresh one")
-    record_editor(by_name[edited])
+    record_editor(by_name[edited], filters.choices(run_list)["tags"])  # every run's tags, filtered or not
 
 st.subheader("Compare")
 compared = present or shown

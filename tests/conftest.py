@@ -22,6 +22,26 @@ needs_real_data = pytest.mark.skipif(not (REAL_DATA / "trainLabels.csv").exists(
                                      reason=f"real competition data not found at {REAL_DATA}")
 
 
+def open_page(page: str | None = None, **query):
+    """The dashboard through AppTest, switched to pages/`page`.py (None: the start page) with these
+    query parameters; the run listing's cache is cleared first (tests change runs behind a page)."""
+    from streamlit.testing.v1 import AppTest
+    from julia_core.views.ui import forget_runs
+    forget_runs()
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120)
+    app.query_params.update(query)
+    app.run()
+    if page:
+        app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def by_label(elements, label: str):
+    """The widget of these (app.selectbox, app.button, ...) with this label."""
+    return next(element for element in elements if element.label == label)
+
+
 def run_cli_process(*args, timeout=300):
     """The CLI as a user runs it: a separate process, where the process itself is the point
     (exit codes and stderr of a real process, torchrun, a detached trainer)."""

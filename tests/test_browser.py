@@ -100,11 +100,15 @@ def open_page(driver, url, path, title):
 
 def set_number(driver, label, value):
     from selenium.webdriver.common.keys import Keys
-    # The title arrives before the rest of the page; wait for the field itself.
-    field = wait_until(lambda: driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]'), 60,
-                       f"the {label} field")
-    field.send_keys(Keys.CONTROL, "a")
-    field.send_keys(str(value), Keys.TAB)
+    # The title arrives before the rest of the page, and an expander's fields only take keys once it
+    # has opened: wait for the field, then type again until it takes.
+    def attempt():
+        field = driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]')
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", field)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(str(value), Keys.TAB)
+        return True
+    wait_until(attempt, 60, f"the {label} field")
 
 
 def click_button(driver, text):

@@ -1,25 +1,11 @@
 """Every page through Streamlit's AppTest, on the small demo set with a finished run."""
 import pytest
-from conftest import REPO_ROOT, make_set
+from conftest import by_label, make_set, open_page
 from streamlit.testing.v1 import AppTest
 
 from julia_core.runs import launcher
 from julia_core.runs.store import RunDir
 from julia_core.predict.submission import validate_submission
-
-APP = str(REPO_ROOT / "dashboard.py")
-
-
-def by_label(elements, label: str):
-    return next(element for element in elements if element.label == label)
-
-
-def open_page(page: str | None = None) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120).run()
-    if page:
-        app.switch_page(f"pages/{page}.py").run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def test_data_page(app_env):

@@ -6,30 +6,13 @@ import json
 import shutil
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import REPO_ROOT
+from conftest import by_label, open_page
 from julia_core.runs import launcher, records
 from julia_core.runs.store import RunDir, write_json
 from julia_core.views.curves import ScalarStream, config_difference, system_frame, tidy_curves
 from julia_core.views.ui import forget_runs
 from test_records import make_run
-
-APP = str(REPO_ROOT / "dashboard.py")
-
-
-def by_label(elements, label: str):
-    return next(element for element in elements if element.label == label)
-
-
-def open_monitor(**query) -> AppTest:
-    forget_runs()  # the listing is cached for a second; these tests change runs behind the page
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.query_params.update(query)
-    app.run()
-    app.switch_page("pages/monitor.py").run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def copy_run(source: RunDir, root, name: str, **options) -> RunDir:
@@ -61,7 +44,7 @@ def names_of(app) -> list[str]:
 def test_filter_narrows_the_runs_and_archive_hides_one_until_asked(three_runs):
     first, second, busy = three_runs
     records.tag(first, add=["keep"])
-    app = open_monitor()
+    app = open_page("monitor")
     assert set(names_of(app)) == {first.name, second.name, busy.name}
     by_label(app.multiselect, "Tags (all of them)").set_value(["keep"]).run()
     assert names_of(app) == [first.name] and any("1 of 3 runs pass the filter" in c.value for c in app.caption)
@@ -72,7 +55,7 @@ def test_filter_narrows_the_runs_and_archive_hides_one_until_asked(three_runs):
     by_label(app.multiselect, "State").set_value(["running"]).run()
     assert names_of(app) == [busy.name]
     records.archive(second)
-    app = open_monitor()
+    app = open_page("monitor")
     assert second.name not in names_of(app)
     by_label(app.checkbox, "Show archived runs").check().run()
     assert second.name in names_of(app)
@@ -80,7 +63,7 @@ def test_filter_narrows_the_runs_and_archive_hides_one_until_asked(three_runs):
 
 def test_tags_and_note_save_together_and_archive_restores(three_runs):
     first, _, _ = three_runs
-    app = open_monitor()
+    app = open_page("monitor")
     by_label(app.selectbox, "Run").set_value(first.name).run()
     by_label(app.multiselect, "Tags").set_value(["baseline", "v2"])
     by_label(app.text_area, "Note").input("too few epochs")
@@ -91,7 +74,7 @@ def test_tags_and_note_save_together_and_archive_restores(three_runs):
     by_label(app.selectbox, "Run").set_value(first.name).run()
     by_label(app.button, "Archive").click().run()
     assert records.read_record(first).archived and first.name not in names_of(app)
-    app = open_monitor(run=first.name)  # a link still opens an archived run
+    app = open_page("monitor", run=first.name)  # a link still opens an archived run
     by_label(app.selectbox, "Run").set_value(first.name).run()
     by_label(app.button, "Restore").click().run()
     assert not records.read_record(first).archived and first.name in names_of(app)
@@ -99,7 +82,7 @@ def test_tags_and_note_save_together_and_archive_restores(three_runs):
 
 def test_delete_asks_first_and_is_off_for_a_running_run(three_runs):
     first, _, busy = three_runs
-    app = open_monitor()
+    app = open_page("monitor")
     by_label(app.selectbox, "Run").set_value(busy.name).run()
     assert by_label(app.button, "Delete ...").disabled
     by_label(app.selectbox, "Run").set_value(first.name).run()
@@ -115,7 +98,7 @@ def test_delete_asks_first_and_is_off_for_a_running_run(three_runs):
 
 def test_a_run_deleted_behind_the_page_is_a_line(three_runs):
     first, second, _ = three_runs
-    app = open_monitor()
+    app = open_page("monitor")
     by_label(app.multiselect, "Runs").set_value([first.name, second.name]).run()
     by_label(app.selectbox, "Run").set_value(first.name).run()
     shutil.rmtree(first.path)
@@ -133,7 +116,7 @@ def test_a_run_deleted_behind_the_page_is_a_line(three_runs):
 
 def test_groups_log_axis_parallel_coordinates_and_difference(three_runs):
     first, second, _ = three_runs
-    app = open_monitor()
+    app = open_page("monitor")
     by_label(app.multiselect, "Runs").set_value([first.name, second.name]).run()
     kinds = [json.loads(chart.proto.spec)["data"][0]["type"] for chart in app.get("plotly_chart")]
     # loss, accuracy, the system figures the runs have (their trainer logged some if it ran 5 s), then
@@ -188,7 +171,7 @@ def test_system_figures_plot_against_minutes(tmp_path):
 def test_a_damaged_record_is_a_warning_and_saving_writes_a_fresh_one(three_runs):
     first, _, _ = three_runs
     records.record_file(first).write_bytes(b"\x00noise")
-    app = open_monitor()
+    app = open_page("monitor")
     by_label(app.selectbox, "Run").set_value(first.name).run()
     assert any("record.json" in w.value and "saving writes a fresh one" in w.value for w in app.warning)
     by_label(app.multiselect, "Tags").set_value(["fixed"])
@@ -203,7 +186,7 @@ def test_system_figures_show_on_monitor(three_runs):
     for step, wall in enumerate((2000.0, 2005.0, 2010.0)):
         writer.add_scalar("system/memory_mb", 500.0 + step, step, walltime=wall)
     writer.close()
-    app = open_monitor()
+    app = open_page("monitor")
     by_label(app.multiselect, "Runs").set_value([first.name]).run()
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
     assert "system/memory_mb" in titles and not app.exception

@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from conftest import REPO_ROOT
+from conftest import open_page
 from julia_core.data.dataset import KaggleDataset
 from julia_core.data.images import open_bytes
 from julia_core.errors import DataError
 from julia_core.predict.ensemble import load_run_model
 from julia_core.predict.explain import as_model_sees, explain, image_for_id
-from julia_core.views.ui import forget_runs
-
-APP = str(REPO_ROOT / "dashboard.py")
 
 
 def png(size=(90, 60), colour=(200, 30, 30), mode="RGB") -> bytes:
@@ -89,16 +85,8 @@ def test_bad_uploads_are_one_line(data, message):
         open_bytes(data, name)
 
 
-def open_predict() -> AppTest:
-    forget_runs()
-    app = AppTest.from_file(APP, default_timeout=120).run()
-    app.switch_page("pages/predict.py").run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
 def test_page_explains_uploads_and_keeps_going_past_bad_ones(app_env):
-    app = open_predict()
+    app = open_page("predict")
     assert next(r for r in app.radio if r.label == "Image").value == "Upload images"
     app.file_uploader[0].set_value([("good.png", png(), "image/png"), ("notes.png", b"hello", "image/png"),
                                     ("grey.png", png(mode="L"), "image/png"), ("empty.png", b"", "image/png")]).run()
@@ -116,7 +104,7 @@ def test_page_explains_uploads_and_keeps_going_past_bad_ones(app_env):
 
 
 def test_page_explains_an_image_by_id(app_env, small_demo):
-    app = open_predict()
+    app = open_page("predict")
     next(r for r in app.radio if r.label == "Image").set_value("A train or test ID").run()
     dataset = KaggleDataset(small_demo)
     app.number_input[0].set_value(dataset.test_ids[0]).run()

@@ -4,24 +4,8 @@ import io
 
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from conftest import REPO_ROOT
-from julia_core.views.ui import forget_runs
-
-APP = str(REPO_ROOT / "dashboard.py")
-
-
-def open_page(page: str) -> AppTest:
-    forget_runs()
-    app = AppTest.from_file(APP, default_timeout=120).run()
-    app.switch_page(f"pages/{page}.py").run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
-def by_label(elements, label: str):
-    return next(element for element in elements if element.label == label)
+from conftest import by_label, open_page
 
 
 @pytest.mark.parametrize("page,chooser,message", [

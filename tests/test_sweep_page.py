@@ -3,27 +3,16 @@ views, Stop and Resume, refit and "use its options", a damaged sweep record, a b
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO_ROOT
+from conftest import open_page
 from julia_core.runs import launcher
 from julia_core.sweeps import study as sweep_study
 from julia_core.sweeps import worker
 from test_sweeps import space, train_one_trial
 
-APP = str(REPO_ROOT / "dashboard.py")
-
 
 def table_with(app: AppTest, column: str):
     """The first table on the page holding this column (the form's editor is a table too)."""
     return next(frame.value for frame in app.dataframe if column in frame.value.columns)
-
-
-def open_page(page: str, **query) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.query_params.update(query)
-    app.run()
-    app.switch_page(f"pages/{page}.py").run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import psutil
 import torch
 
 log = logging.getLogger("julia_core.trainer")
+PREFIX = "system/"  # every figure's tag starts so: Monitor's System charts gather them by it
 SYSTEM_SECONDS = 5.0  # JULIA_SYSTEM_SECONDS overrides (tests log every step with 0)
 MB = 2 ** 20
 
@@ -44,8 +45,8 @@ class SystemMetrics:
         """The figures that could be read now; a reading that fails is left out (logged once)."""
         figures = {}
         try:
-            figures.update({"system/cpu_percent": self.process.cpu_percent(None),
-                            "system/memory_mb": self.process.memory_info().rss / MB})
+            figures.update({PREFIX + "cpu_percent": self.process.cpu_percent(None),
+                            PREFIX + "memory_mb": self.process.memory_info().rss / MB})
         except (psutil.Error, OSError) as err:
             self._failed("process figures", err)
         if self.cuda:
@@ -61,20 +62,20 @@ class SystemMetrics:
             log.warning("system metrics: %s could not be read (%s); left out", what, err)
 
     def _gpu(self) -> dict[str, float]:
-        figures = {"system/gpu_peak_allocated_mb": torch.cuda.max_memory_allocated(self.device) / MB}
+        figures = {PREFIX + "gpu_peak_allocated_mb": torch.cuda.max_memory_allocated(self.device) / MB}
         if self.nvml is not None:
             try:
                 import pynvml
                 memory = pynvml.nvmlDeviceGetMemoryInfo(self.nvml)
-                figures.update({"system/gpu_util_percent": float(pynvml.nvmlDeviceGetUtilizationRates(self.nvml).gpu),
-                                "system/gpu_memory_used_mb": memory.used / MB,
-                                "system/gpu_memory_total_mb": memory.total / MB})
+                figures.update({PREFIX + "gpu_util_percent": float(pynvml.nvmlDeviceGetUtilizationRates(self.nvml).gpu),
+                                PREFIX + "gpu_memory_used_mb": memory.used / MB,
+                                PREFIX + "gpu_memory_total_mb": memory.total / MB})
                 return figures
             except Exception as err:  # a driver that stops answering: torch's figures from now on
                 log.info("NVML stopped answering (%s); GPU memory from torch from now on", err)
                 self.nvml = None
         free, total = torch.cuda.mem_get_info(self.device)
-        figures.update({"system/gpu_memory_used_mb": (total - free) / MB, "system/gpu_memory_total_mb": total / MB})
+        figures.update({PREFIX + "gpu_memory_used_mb": (total - free) / MB, PREFIX + "gpu_memory_total_mb": total / MB})
         return figures
 
 

@@ -8,13 +8,13 @@ import pandas as pd
 from julia_core.runs.event_reader import EventReader
 from julia_core.runs.listing import Run
 from julia_core.runs.status import FAILED, RUNNING
+from julia_core.runs.system_metrics import PREFIX as SYSTEM  # the trainer's CPU, memory and GPU figures
 
 CURVES = {  # what the Monitor page overlays: (tag, x axis)
     "loss": ["train/loss", "val/loss"],
     "accuracy": ["train/acc", "val/acc"],
 }
 STEP_LOSS = "train/loss_step"
-SYSTEM = "system/"  # the trainer's CPU, memory and GPU figures, logged by step every few seconds
 
 
 def per_step(tag: str) -> bool:
