@@ -8,7 +8,7 @@ held-out images as its test images, with their labels as the answer key. On it:
    (two seeds by default, for the run-to-run spread);
 2. the refit of the first of those on the fold's whole training part (`refit.refit_configs`,
    the product's own path), predicting from its last epoch, with several seeds (all fine-tuning
-   the run's pre-training, as the product does; `--refit-pretraining own`: each its own);
+   the run's pre-training, as `train --refit` does; `--refit-pretraining own`: each its own);
 3. the ensemble of the refit seeds, and the same with TTA.
 
 Every figure is the accuracy on the fold's held-out images, which no run of that fold saw, pooled
@@ -122,8 +122,8 @@ def main() -> None:
                         help="the first seed of each kind (the runs of earlier seeds may be on another machine)")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (a quick check)")
     parser.add_argument("--refit-pretraining", choices=("shared", "own"), default="shared",
-                        help="the refit's seeds fine-tune the run's pre-training (shared, the product's way) "
-                             "or each pre-trains for itself (own: a pre-training per seed)")
+                        help="the refit's seeds fine-tune the run's pre-training (shared, the default of "
+                             "train --refit) or each pre-trains for itself (own: --own-pretraining)")
     parser.add_argument("--refit-rule", choices=("last", "best", "both"), default="last",
                         help="refit for the run's epochs (last), for its best epoch on validation (best), or both")
     args = parser.parse_args()
@@ -162,9 +162,8 @@ def main() -> None:
                                                                                         *seconds(run_dir)]
                 results_file.write_text(json.dumps(results, indent=1))
         own = " (own pre-training)" if args.refit_pretraining == "own" else ""
-        for config in refit.refit_configs(first, args.refit_seeds) if args.refit_rule != "best" else []:
-            if own:  # each seed pre-trains for itself, as a run of that seed would
-                config = dataclasses.replace(config, pretrain_seed=-1)
+        configs = refit.refit_configs(first, args.refit_seeds, own_pretraining=bool(own))
+        for config in configs if args.refit_rule != "best" else []:
             refits.append(train(config, runs_root))
             entry[f"refit seed {config.seed}{own}"] = [*hits([refits[-1]], data), *seconds(refits[-1])]
             print(f"fold {fold} refit seed {config.seed}{own}: {entry[f'refit seed {config.seed}{own}']}", flush=True)

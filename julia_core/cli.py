@@ -179,6 +179,9 @@ def add_train_parser(commands) -> None:
     train.add_argument("--seeds", type=int, default=1,
                        help="with --refit: this many seeds (the run's seed, then the next), queued; ensemble them on "
                             "Submit or with predict --run A --run B ...")
+    train.add_argument("--own-pretraining", action="store_true",
+                       help="with --refit and --seeds: each further seed pre-trains for itself (a pre-training "
+                            "per seed, for an ensemble that differs more) instead of fine-tuning the run's")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # the launcher's child
     train.add_argument("--resume-in-place", action="store_true", help=argparse.SUPPRESS)
@@ -268,8 +271,9 @@ def run_train(args) -> int:
     runs_root = _runs_dir(args)
     if args.refit:
         return _run_refit(args, runs_root)
-    if args.seeds != 1:
-        raise JuliaError("--seeds goes with --refit RUN (for several runs of one recipe, give --seed to each)")
+    if args.seeds != 1 or args.own_pretraining:
+        raise JuliaError("--seeds and --own-pretraining go with --refit RUN (for several runs of one recipe, "
+                         "give --seed to each)")
     if args.resume:
         run_dir = launcher.resolve_run(runs_root, args.resume)
         if args.detach:
@@ -299,11 +303,12 @@ def _run_refit(args, runs_root: Path) -> int:
                    if f.name not in REFIT_OPTIONS and getattr(args, f.name, None) is not None)
     if given or args.preset or args.resume:
         extra = ", ".join(given + (["--preset"] if args.preset else []) + (["--resume"] if args.resume else []))
-        raise JuliaError(f"--refit takes every option from its run; only --epochs, --device, --seeds and --detach "
+        raise JuliaError(f"--refit takes every option from its run; only --epochs, --device, --seeds, "
+                         f"--own-pretraining and --detach "
                          f"go with it, not {extra}")
     run = launcher.read_run(launcher.resolve_run(runs_root, args.refit).path)
     if args.detach or args.seeds > 1:
-        for run_dir in refit.launch_refit(run, runs_root, args.seeds, args.epochs, args.device):
+        for run_dir in refit.launch_refit(run, runs_root, args.seeds, args.epochs, args.device, args.own_pretraining):
             print(run_dir.path)
         return 0
     [config] = refit.refit_configs(run, 1, args.epochs, args.device)

@@ -91,9 +91,14 @@ if refit.can_refit(run):
                    "image, predicting with its last weights. Several seeds are queued together; ensemble them "
                    "on Submit.")
         seeds = st.number_input("Seeds", 1, refit.MAX_SEEDS, 1, key=f"seeds-{run.name}")
+        own = run.config.pretrain > 0 and st.checkbox(
+            "Each seed pre-trains for itself", key=f"own-pretraining-{run.name}", disabled=seeds == 1,
+            help="a pre-training per further seed (about 20-40 minutes each on a CPU, minutes on a GPU): an "
+                 "ensemble of refits that differ more; unticked, every seed fine-tunes this run's cached "
+                 "pre-training")
         if st.button("Refit", key=f"refit-{run.name}"):
             try:
-                queued = refit.launch_refit(run, runs_root(), seeds)
+                queued = refit.launch_refit(run, runs_root(), seeds, own_pretraining=own)
                 forget_runs()
                 st.success(f"Queued {len(queued)} refit run(s): {', '.join(d.name for d in queued)}")
             except EXPECTED_ERRORS as err:

@@ -97,9 +97,9 @@ def test_refit_refuses_what_it_cannot_refit(refitted, demo_run, small_demo, tmp_
     with pytest.raises(DataError, match="moved-away"):
         refit.refit_configs(launcher.read_run(gone))
     assert cli.main(["train", "--refit", good.name, "--runs", str(root), "--lr", "0.1"]) == 2
-    assert "only --epochs, --device, --seeds and --detach go with it, not --lr" in capsys.readouterr().err
+    assert "only --epochs, --device, --seeds, --own-pretraining and --detach go with it, not --lr" in capsys.readouterr().err
     assert cli.main(["train", "--seeds", "3", "--runs", str(root)]) == 2
-    assert "--seeds goes with --refit RUN" in capsys.readouterr().err
+    assert "--seeds and --own-pretraining go with --refit RUN" in capsys.readouterr().err
     stopped = shutil.copytree(good, tmp_path / "stopped" / good.name)
     RunDir(stopped).update_status(state="stopped")
     with pytest.raises(RunError, match="is stopped: only a finished run"):
@@ -119,6 +119,8 @@ def test_refit_seeds_are_queued_together_and_chosen_as_one(demo_run, tmp_path, m
     assert [RunDir(path).read_status().state for path in printed] == ["queued"] * 3
     assert [c.name for c in configs] == [f"fixture-refit-seed{seed}" for seed in range(3)]
     assert [c.pretrain_seed for c in configs] == [-1, 0, 0]  # every seed fine-tunes the run's pre-training
+    own = refit.refit_configs(launcher.read_run(root / source.name), seeds=3, own_pretraining=True)
+    assert [(c.seed, c.pretrain_seed) for c in own] == [(0, -1), (1, -1), (2, -1)]  # each pre-trains for itself
     for path in printed:  # as if they had run
         RunDir(path).update_status(state="finished")
     families = refit.refit_families(launcher.list_runs(root))
@@ -159,13 +161,17 @@ def test_refit_from_the_evaluate_page(demo_run, small_demo, monkeypatch, tmp_pat
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(root))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
+    config_file = root / source.name / "config.json"  # a recipe with pre-training: the seeds' choice shows
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "pretrain": 2}))
     app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=60).run()
     app.switch_page("pages/evaluate.py").run()
     app.number_input(key=f"seeds-{source.name}").set_value(2).run()
+    app.checkbox(key=f"own-pretraining-{source.name}").check().run()
     app.button(key=f"refit-{source.name}").click().run()
     assert not app.exception, app.exception
     assert any("Queued 2 refit run(s)" in success.value for success in app.success)
-    assert sorted(run.config.seed for run in launcher.list_runs(root) if run.is_refit) == [0, 1]
+    assert sorted((run.config.seed, run.config.pretrain_seed) for run in launcher.list_runs(root)
+                  if run.is_refit) == [(0, -1), (1, -1)]
 
 
 def test_a_refit_shares_its_runs_pretrained_weights_and_can_teach(refitted, small_demo):

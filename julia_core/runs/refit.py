@@ -40,24 +40,27 @@ def check_refittable(run: Run) -> TrainConfig:
     return config
 
 
-def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: str | None = None) -> list[TrainConfig]:
+def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: str | None = None,
+                  own_pretraining: bool = False) -> list[TrainConfig]:
     """The refit of `run` with `seeds` seeds (its own seed, then the next ones): every option as
     the run had it but the split (none: every labelled image trains), its epochs and device unless
     given. Every seed starts from the run's pre-trained weights (cached: no new pre-training), so
-    the seeds differ in the fine-tuning only: its batch order, augmentation and mixing."""
+    the seeds differ in the fine-tuning only; with `own_pretraining` each further seed pre-trains
+    for itself, a pre-training per seed for an ensemble whose members differ more (measured in
+    docs/EXPERIMENTS.md, session 13)."""
     config = check_refittable(run)
     if not 1 <= seeds <= MAX_SEEDS:
         raise RunError(f"seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     base = config.name or launcher.default_name(config)
     configs = []
-    shared = pretraining_seed(config)
+    shared = None if own_pretraining else pretraining_seed(config)
     for offset in range(seeds):
         seed = config.seed + offset
         suffix = "-refit" if seeds == 1 else f"-refit-seed{seed}"
         name = base[:MAX_NAME - len(suffix)].rstrip("-._") + suffix
         refit = dataclasses.replace(
             config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
-            pretrain_seed=-1 if seed == shared else shared, epochs=epochs or config.epochs, name=name,
+            pretrain_seed=-1 if shared in (None, seed) else shared, epochs=epochs or config.epochs, name=name,
             device=device or config.device, sweep="", trial=-1)
         validate(refit)
         configs.append(refit)
@@ -65,9 +68,9 @@ def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: s
 
 
 def launch_refit(run: Run, runs_root: Path, seeds: int = 1, epochs: int | None = None,
-                 device: str | None = None) -> list[RunDir]:
+                 device: str | None = None, own_pretraining: bool = False) -> list[RunDir]:
     """Queue the refit's runs (they start as the queue has room); returns their directories."""
-    configs = refit_configs(run, seeds, epochs, device)
+    configs = refit_configs(run, seeds, epochs, device, own_pretraining)
     run_dirs = [launcher.prepare_run(config, runs_root) for config in configs]
     launcher.schedule(runs_root)
     return run_dirs
