@@ -93,9 +93,10 @@ if refit.can_refit(run):
         seeds = st.number_input("Seeds", 1, refit.MAX_SEEDS, 1, key=f"seeds-{run.name}")
         own = run.config.pretrain > 0 and st.checkbox(
             "Each seed pre-trains for itself", key=f"own-pretraining-{run.name}", disabled=seeds == 1,
-            help="a pre-training per further seed (about 20-40 minutes each on a CPU, minutes on a GPU): an "
-                 "ensemble of refits that differ more; unticked, every seed fine-tunes this run's cached "
-                 "pre-training")
+            help="a pre-training per further seed (32-38 CPU minutes each, minutes on a GPU; cached, so paid "
+                 "once): refits that differ more, an ensemble of three 0.865 against 0.861 on held-out real "
+                 "images (docs/EXPERIMENTS.md, session 13); unticked, every seed fine-tunes this run's "
+                 "cached pre-training")
         if st.button("Refit", key=f"refit-{run.name}"):
             try:
                 queued = refit.launch_refit(run, runs_root(), seeds, own_pretraining=own)
