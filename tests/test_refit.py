@@ -97,7 +97,8 @@ def test_refit_refuses_what_it_cannot_refit(refitted, demo_run, small_demo, tmp_
     with pytest.raises(DataError, match="moved-away"):
         refit.refit_configs(launcher.read_run(gone))
     assert cli.main(["train", "--refit", good.name, "--runs", str(root), "--lr", "0.1"]) == 2
-    assert "only --epochs, --device, --seeds, --own-pretraining and --detach go with it, not --lr" in capsys.readouterr().err
+    assert ("only --epochs, --device, --seeds, --own-pretraining and --detach go with it, not --lr"
+            in capsys.readouterr().err)
     assert cli.main(["train", "--seeds", "3", "--runs", str(root)]) == 2
     assert "--seeds and --own-pretraining go with --refit RUN" in capsys.readouterr().err
     stopped = shutil.copytree(good, tmp_path / "stopped" / good.name)
@@ -125,6 +126,19 @@ def test_refit_seeds_are_queued_together_and_chosen_as_one(demo_run, tmp_path, m
         RunDir(path).update_status(state="finished")
     families = refit.refit_families(launcher.list_runs(root))
     assert list(families) == [f"{source.name}, 2 epochs"] and len(families[f"{source.name}, 2 epochs"]) == 3
+
+
+def test_a_refit_keeps_its_runs_pretraining_seed(demo_run, tmp_path):
+    """Seed 0 pre-trained as seed 5 (pretrain_seed 5): its refit's first seed keeps that pre-training,
+    its further seeds share it, or with own_pretraining each has its own."""
+    _, source = demo_run
+    copy = tmp_path / source.name
+    shutil.copytree(source, copy)
+    config_file = copy / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "pretrain_seed": 5}))
+    run = launcher.read_run(copy)
+    assert [c.pretrain_seed for c in refit.refit_configs(run, seeds=3)] == [5, 5, 5]
+    assert [c.pretrain_seed for c in refit.refit_configs(run, seeds=3, own_pretraining=True)] == [5, -1, -1]
 
 
 @pytest.mark.parametrize("page", ["evaluate", "submit", "monitor"])

@@ -53,18 +53,24 @@ def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: s
         raise RunError(f"seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     base = config.name or launcher.default_name(config)
     configs = []
-    shared = None if own_pretraining else pretraining_seed(config)
+    shared = pretraining_seed(config)
     for offset in range(seeds):
         seed = config.seed + offset
         suffix = "-refit" if seeds == 1 else f"-refit-seed{seed}"
         name = base[:MAX_NAME - len(suffix)].rstrip("-._") + suffix
         refit = dataclasses.replace(
             config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
-            pretrain_seed=-1 if shared in (None, seed) else shared, epochs=epochs or config.epochs, name=name,
-            device=device or config.device, sweep="", trial=-1)
+            pretrain_seed=further_pretrain_seed(seed, shared, own_pretraining) if offset else config.pretrain_seed,
+            epochs=epochs or config.epochs, name=name, device=device or config.device, sweep="", trial=-1)
         validate(refit)
         configs.append(refit)
     return configs
+
+
+def further_pretrain_seed(seed: int, shared: int, own_pretraining: bool) -> int:
+    """pretrain_seed of a refit's further seed: its own (-1) or the run's pre-training (written as
+    -1 where that is the seed's own anyway, so that equal recipes read the same)."""
+    return -1 if own_pretraining or seed == shared else shared
 
 
 def launch_refit(run: Run, runs_root: Path, seeds: int = 1, epochs: int | None = None,
