@@ -161,8 +161,9 @@ def main() -> None:
                 entry[f"refit at the best epoch ({best_epoch}) seed {config.seed}"] = [*hits([run_dir], data),
                                                                                         *seconds(run_dir)]
                 results_file.write_text(json.dumps(results, indent=1))
-        own = " (own pre-training)" if args.refit_pretraining == "own" else ""
-        configs = refit.refit_configs(first, args.refit_seeds, own_pretraining=bool(own))
+        own_pretraining = args.refit_pretraining == "own"
+        own = " (own pre-training)" if own_pretraining else ""
+        configs = refit.refit_configs(first, args.refit_seeds, own_pretraining=own_pretraining)
         for config in configs if args.refit_rule != "best" else []:
             refits.append(train(config, runs_root))
             entry[f"refit seed {config.seed}{own}"] = [*hits([refits[-1]], data), *seconds(refits[-1])]

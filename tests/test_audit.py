@@ -1,8 +1,7 @@
 """Label audit: k-fold runs whose out-of-fold predictions name the disputed labels."""
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
-from streamlit.testing.v1 import AppTest
+from conftest import open_page, run_cli
 
 from julia_core.data.classes import class_index
 from julia_core.data.dataset import KaggleDataset
@@ -80,8 +79,7 @@ def test_an_audit_end_to_end(small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(runs_root))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "state.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120).run()
-    app.switch_page("pages/evaluate.py").run()
+    app = open_page("evaluate")
     assert not app.exception
     assert "Label audit" in [h.value for h in app.subheader]
     assert any(box.label == "Audit" for box in app.selectbox)

@@ -4,8 +4,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import REPO_ROOT
-from streamlit.testing.v1 import AppTest
+from conftest import open_page
 
 from julia_core.runs import store
 from julia_core.runs.store import RunDir
@@ -82,8 +81,7 @@ def page(small_demo, runs_root, name, monkeypatch, tmp_path):
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(runs_root))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "state.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120).run()
-    app.switch_page(f"pages/{name}.py").run()
+    app = open_page(name)
     assert not app.exception
     return app
 

@@ -6,8 +6,7 @@ import re
 import shutil
 
 import pytest
-from conftest import REPO_ROOT
-from streamlit.testing.v1 import AppTest
+from conftest import open_page
 
 from julia_core import cli
 from julia_core.data.dataset import KaggleDataset
@@ -147,9 +146,7 @@ def test_the_pages_say_what_a_refit_is(refitted, small_demo, monkeypatch, tmp_pa
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(root))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=60).run()
-    app.query_params["run"] = run_dir.name
-    app.switch_page(f"pages/{page}.py").run()
+    app = open_page(page, run=run_dir.name)
     assert not app.exception, app.exception
     if page == "evaluate":
         assert next(box for box in app.selectbox if box.label == "Run").value.name == run_dir.name
@@ -177,8 +174,7 @@ def test_refit_from_the_evaluate_page(demo_run, small_demo, monkeypatch, tmp_pat
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
     config_file = root / source.name / "config.json"  # a recipe with pre-training: the seeds' choice shows
     config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "pretrain": 2}))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=60).run()
-    app.switch_page("pages/evaluate.py").run()
+    app = open_page("evaluate")
     app.number_input(key=f"seeds-{source.name}").set_value(2).run()
     app.checkbox(key=f"own-pretraining-{source.name}").check().run()
     app.button(key=f"refit-{source.name}").click().run()

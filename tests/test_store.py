@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 from checkpoint_skeleton import write_checkpoints
-from conftest import REPO_ROOT
-from streamlit.testing.v1 import AppTest
+from conftest import REPO_ROOT, open_page
 
 from julia_core.runs.listing import submittable
 from julia_core import cli
@@ -197,8 +196,7 @@ def test_every_page_names_the_damaged_runs_and_keeps_working(damaged_runs, small
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(root))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=60).run()
-    app.switch_page(f"pages/{page}.py").run()
+    app = open_page(page)
     assert not app.exception, app.exception
     warnings = [w.value for w in app.sidebar.warning]
     assert len(warnings) == len(DAMAGE) + 1
@@ -246,8 +244,7 @@ def test_evaluate_names_validation_predictions_of_the_wrong_shape(demo_run, smal
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "dashboard.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=60).run()
-    app.switch_page("pages/evaluate.py").run()
+    app = open_page("evaluate")
     assert not app.exception, app.exception
     assert any("val_predictions.npz: arrays of mismatched shapes" in e.value for e in app.error)
 
