@@ -155,7 +155,7 @@ def main() -> None:
         refits = []
         if args.refit_rule in ("best", "both"):  # the other rule: as many epochs as the run's best epoch
             best_epoch = first.status.best_epoch
-            for config in refit.refit_configs(first, args.refit_seeds, epochs=best_epoch):
+            for config in refit.refit_configs(first, refit.RefitPlan(args.refit_seeds, epochs=best_epoch)):
                 config = dataclasses.replace(config, name=config.name + f"-e{best_epoch}")
                 run_dir = train(config, runs_root)
                 entry[f"refit at the best epoch ({best_epoch}) seed {config.seed}"] = [*hits([run_dir], data),
@@ -163,7 +163,7 @@ def main() -> None:
                 results_file.write_text(json.dumps(results, indent=1))
         own_pretraining = args.refit_pretraining == "own"
         own = " (own pre-training)" if own_pretraining else ""
-        configs = refit.refit_configs(first, args.refit_seeds, own_pretraining=own_pretraining)
+        configs = refit.refit_configs(first, refit.RefitPlan(args.refit_seeds, own_pretraining=own_pretraining))
         for config in configs if args.refit_rule != "best" else []:
             refits.append(train(config, runs_root))
             entry[f"refit seed {config.seed}{own}"] = [*hits([refits[-1]], data), *seconds(refits[-1])]

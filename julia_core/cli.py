@@ -307,11 +307,12 @@ def _run_refit(args, runs_root: Path) -> int:
                          f"--own-pretraining and --detach "
                          f"go with it, not {extra}")
     run = launcher.read_run(launcher.resolve_run(runs_root, args.refit).path)
+    plan = refit.RefitPlan(args.seeds, args.epochs, args.device, args.own_pretraining)
     if args.detach or args.seeds > 1:
-        for run_dir in refit.launch_refit(run, runs_root, args.seeds, args.epochs, args.device, args.own_pretraining):
+        for run_dir in refit.launch_refit(run, runs_root, plan):
             print(run_dir.path)
         return 0
-    [config] = refit.refit_configs(run, 1, args.epochs, args.device)
+    [config] = refit.refit_configs(run, plan)
     run_dir = launcher.prepare_run(config, runs_root, claim=True)
     code = trainer.main(run_dir, False, not args.no_progress, console=True)
     print(run_dir.path)

@@ -99,7 +99,7 @@ if refit.can_refit(run):
                  "cached pre-training")
         if st.button("Refit", key=f"refit-{run.name}"):
             try:
-                queued = refit.launch_refit(run, runs_root(), seeds, own_pretraining=own)
+                queued = refit.launch_refit(run, runs_root(), refit.RefitPlan(seeds, own_pretraining=own))
                 forget_runs()
                 st.success(f"Queued {len(queued)} refit run(s): {', '.join(d.name for d in queued)}")
             except EXPECTED_ERRORS as err:

@@ -118,7 +118,7 @@ def best_trial(summary: overview.SweepSummary) -> None:
     seeds = seeds_column.number_input("Refit seeds", 1, MAX_SEEDS, 1, key=f"refit-seeds-{summary.name}")
     if button_column.button("Refit its recipe on every labelled image", key=f"refit-{summary.name}"):
         try:
-            made = refit.launch_refit(run, runs_root(), seeds)
+            made = refit.launch_refit(run, runs_root(), refit.RefitPlan(seeds))
             forget_runs()
             st.success(f"Queued {len(made)} refit run(s): {', '.join(d.name for d in made)} (Submit ensembles them).")
         except EXPECTED_ERRORS as err:

@@ -2,9 +2,8 @@
 line on stderr, no traceback) and in the dashboard (st.error, the page keeps working)."""
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, make_set, run_cli, write_image
+from conftest import make_set, open_page, run_cli, write_image
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from julia_core.data.dataset import KaggleDataset
 from julia_core.data.images import MAX_PIXELS
@@ -76,8 +75,7 @@ def test_dashboard(broken, monkeypatch, tmp_path):
     monkeypatch.setenv("JULIA_DATA", str(root))
     monkeypatch.setenv("JULIA_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "state.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120).run()
-    assert not app.exception
+    app = open_page()
     assert any(message in error.value for error in app.error), [e.value for e in app.error]
     app.switch_page("pages/train.py").run()  # the rest of the dashboard keeps working
     assert not app.exception and [t.value for t in app.title] == ["Train"]
@@ -96,8 +94,8 @@ def test_paths_in_cli_and_dashboard(case, tmp_path, monkeypatch):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
     monkeypatch.setenv("JULIA_DATA", str(path))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "state.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120).run()
-    assert not app.exception and message in app.error[0].value
+    app = open_page()
+    assert message in app.error[0].value
 
 
 OPTION_CASES = [
@@ -128,8 +126,7 @@ def test_run_names_in_the_dashboard(name, small_demo, tmp_path, monkeypatch):
     monkeypatch.setenv("JULIA_DATA", str(small_demo))
     monkeypatch.setenv("JULIA_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("JULIA_STATE", str(tmp_path / "state.json"))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120).run()
-    app.switch_page("pages/train.py").run()
+    app = open_page("train")
     app.text_input(key="fast-name").set_value(name)
     app.button[0].click().run()
     assert not app.exception and "may hold only letters" in app.error[0].value

@@ -119,7 +119,7 @@ def test_refit_seeds_are_queued_together_and_chosen_as_one(demo_run, tmp_path, m
     assert [RunDir(path).read_status().state for path in printed] == ["queued"] * 3
     assert [c.name for c in configs] == [f"fixture-refit-seed{seed}" for seed in range(3)]
     assert [c.pretrain_seed for c in configs] == [-1, 0, 0]  # every seed fine-tunes the run's pre-training
-    own = refit.refit_configs(launcher.read_run(root / source.name), seeds=3, own_pretraining=True)
+    own = refit.refit_configs(launcher.read_run(root / source.name), refit.RefitPlan(seeds=3, own_pretraining=True))
     assert [(c.seed, c.pretrain_seed) for c in own] == [(0, -1), (1, -1), (2, -1)]  # each pre-trains for itself
     for path in printed:  # as if they had run
         RunDir(path).update_status(state="finished")
@@ -136,8 +136,8 @@ def test_a_refit_keeps_its_runs_pretraining_seed(demo_run, tmp_path):
     config_file = copy / "config.json"
     config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "pretrain_seed": 5}))
     run = launcher.read_run(copy)
-    assert [c.pretrain_seed for c in refit.refit_configs(run, seeds=3)] == [5, 5, 5]
-    assert [c.pretrain_seed for c in refit.refit_configs(run, seeds=3, own_pretraining=True)] == [5, -1, -1]
+    assert [c.pretrain_seed for c in refit.refit_configs(run, refit.RefitPlan(seeds=3))] == [5, 5, 5]
+    assert [c.pretrain_seed for c in refit.refit_configs(run, refit.RefitPlan(seeds=3, own_pretraining=True))] == [5, -1, -1]
 
 
 @pytest.mark.parametrize("page", ["evaluate", "submit", "monitor"])
@@ -202,7 +202,7 @@ def test_a_refit_shares_its_runs_pretrained_weights_and_can_teach(refitted, smal
     assert pretrain.weights_path(refit_recipe, cpu) == pretrain.weights_path(
         again.__class__(**{**refit_recipe.to_dict(), "refit_of": "", "val_fraction": 0.2}), cpu)
     seeds = [again.__class__(**{**c.to_dict(), "pretrain": recipe.pretrain, "pretrain_epochs": recipe.pretrain_epochs})
-             for c in refit.refit_configs(launcher.read_run(root / source), seeds=3)]
+             for c in refit.refit_configs(launcher.read_run(root / source), refit.RefitPlan(seeds=3))]
     assert {pretrain.weights_path(c, cpu) for c in seeds} == {pretrain.weights_path(refit_recipe, cpu)}
     own = again.__class__(**{**seeds[1].to_dict(), "pretrain_seed": -1})  # seed 1 on its own: another pre-training
     assert pretrain.weights_path(own, cpu) != pretrain.weights_path(refit_recipe, cpu)

@@ -40,15 +40,23 @@ def check_refittable(run: Run) -> TrainConfig:
     return config
 
 
-def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: str | None = None,
-                  own_pretraining: bool = False) -> list[TrainConfig]:
-    """The refit of `run` with `seeds` seeds (its own seed, then the next ones): every option as
-    the run had it but the split (none: every labelled image trains), its epochs and device unless
-    given. Every seed starts from the run's pre-trained weights (cached: no new pre-training), so
-    the seeds differ in the fine-tuning only; with `own_pretraining` each further seed pre-trains
-    for itself, a pre-training per seed for an ensemble whose members differ more (measured in
-    docs/EXPERIMENTS.md, session 13)."""
+@dataclasses.dataclass(frozen=True)
+class RefitPlan:
+    """How to refit a run: `seeds` seeds (its own seed, then the next ones), its epochs and device
+    unless given, and whether each further seed pre-trains for itself (`own_pretraining`: an
+    ensemble whose members differ more, at a pre-training per seed; docs/EXPERIMENTS.md, session
+    13) or fine-tunes the run's cached pre-training (the default: no new pre-training)."""
+    seeds: int = 1
+    epochs: int | None = None
+    device: str | None = None
+    own_pretraining: bool = False
+
+
+def refit_configs(run: Run, plan: RefitPlan = RefitPlan()) -> list[TrainConfig]:
+    """The refit of `run` by `plan`: every option as the run had it but the split (none: every
+    labelled image trains), the seed, and the epochs and device where the plan gives them."""
     config = check_refittable(run)
+    seeds = plan.seeds
     if not 1 <= seeds <= MAX_SEEDS:
         raise RunError(f"seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     base = config.name or launcher.default_name(config)
@@ -60,8 +68,8 @@ def refit_configs(run: Run, seeds: int = 1, epochs: int | None = None, device: s
         name = base[:MAX_NAME - len(suffix)].rstrip("-._") + suffix
         refit = dataclasses.replace(
             config, refit_of=run.name, val_fraction=0.0, folds=0, fold=0, split_seed=-1, group="", seed=seed,
-            pretrain_seed=further_pretrain_seed(seed, shared, own_pretraining) if offset else config.pretrain_seed,
-            epochs=epochs or config.epochs, name=name, device=device or config.device, sweep="", trial=-1)
+            pretrain_seed=further_pretrain_seed(seed, shared, plan.own_pretraining) if offset else config.pretrain_seed,
+            epochs=plan.epochs or config.epochs, name=name, device=plan.device or config.device, sweep="", trial=-1)
         validate(refit)
         configs.append(refit)
     return configs
@@ -73,10 +81,9 @@ def further_pretrain_seed(seed: int, shared: int, own_pretraining: bool) -> int:
     return -1 if own_pretraining or seed == shared else shared
 
 
-def launch_refit(run: Run, runs_root: Path, seeds: int = 1, epochs: int | None = None,
-                 device: str | None = None, own_pretraining: bool = False) -> list[RunDir]:
+def launch_refit(run: Run, runs_root: Path, plan: RefitPlan = RefitPlan()) -> list[RunDir]:
     """Queue the refit's runs (they start as the queue has room); returns their directories."""
-    configs = refit_configs(run, seeds, epochs, device, own_pretraining)
+    configs = refit_configs(run, plan)
     run_dirs = [launcher.prepare_run(config, runs_root) for config in configs]
     launcher.schedule(runs_root)
     return run_dirs
