@@ -531,3 +531,18 @@ def test_gpu_figures_come_from_nvml_and_else_from_torch(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (_ for _ in ()).throw(RuntimeError("CUDA error")))
     figures = metrics.sample()  # a failing reading is left out, never raised into the training
     assert "system/gpu_memory_used_mb" not in figures and "system/cpu_percent" in figures
+
+
+def test_ddp_over_more_gpus_than_the_machine_has_is_refused_in_one_line(small_demo, tmp_path, monkeypatch):
+    """Seen on a one-GPU H200: `--gpus 2 --device cuda` failed in NCCL inside a worker; now the run
+    fails before any worker starts, saying how many GPUs there are."""
+    from julia_core.runs import trainer
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(trainer, "_under_torchrun", lambda *args: pytest.fail("torchrun started"))
+    config = make_config("fast", data=str(small_demo), epochs=1, gpus=2, device="cuda", name="two")
+    run_dir = launcher.prepare_run(config, tmp_path)
+    assert trainer.main(run_dir, False, False, console=False) == 1
+    status = run_dir.read_status()
+    assert status.state == "failed"
+    assert status.error == "gpus 2 asked for, but this machine shows 1 CUDA GPU (use --gpus 1 or fewer, or --device cpu)"

@@ -37,7 +37,7 @@ from julia_core.runs.system_metrics import SystemMetrics
 from julia_core.sweeps.report import TrialReporter
 from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import Data, load_data
-from julia_core.training.device import device_name, select_device
+from julia_core.training.device import check_gpu_count, device_name, select_device
 from julia_core.training.loop import EpochResult, TrainState, evaluate, no_op, train_one_epoch
 from julia_core.training.models import build_model, count_parameters
 from julia_core.training.pretrain import pretrained_weights
@@ -72,9 +72,12 @@ def main(run_dir: RunDir, resume: bool, show_progress: bool, console: bool) -> i
         if in_torchrun:
             return run(run_dir, resume, show_progress, console)
         try:
-            gpus = run_dir.read_config().gpus
-        except JuliaError as err:  # damaged after it was queued: say so in its status, if it is ours
+            config = run_dir.read_config()
+            if config.gpus > 1:
+                check_gpu_count(config.device, config.gpus)
+        except JuliaError as err:  # damaged after it was queued, or more GPUs than here: say so in its status
             return _end_unstarted(run_dir, FAILED, error=str(err))
+        gpus = config.gpus
         if StopFlag.requested:  # a Stop during the imports (the CLI's early handler kept it)
             return _end_unstarted(run_dir, STOPPED)
         if gpus > 1:

@@ -17,7 +17,22 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
                           "(use --device auto or cpu)")
     if name == "mps" and not mps:
         raise ConfigError("device 'mps' was asked for, but Apple's MPS is not available here")
+    if name == "cuda" and local_rank >= torch.cuda.device_count():
+        raise ConfigError(_more_gpus_than_here(local_rank + 1))
     return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+
+
+def check_gpu_count(name: str, gpus: int) -> None:
+    """DDP over more CUDA GPUs than the machine shows would fail in NCCL at a worker's start (two
+    ranks may not share a GPU): refuse it in one line before any worker starts."""
+    if select_device(name).type == "cuda" and gpus > torch.cuda.device_count():
+        raise ConfigError(_more_gpus_than_here(gpus))
+
+
+def _more_gpus_than_here(gpus: int) -> str:
+    count = torch.cuda.device_count()
+    return (f"gpus {gpus} asked for, but this machine shows {count} CUDA GPU{'' if count == 1 else 's'} "
+            f"(use --gpus {count} or fewer, or --device cpu)")
 
 
 def device_name(device: torch.device) -> str:
