@@ -219,12 +219,13 @@ def _data_dir(args) -> Path:
 
 
 def run_demo(args) -> int:
-    from julia_core.synthetic.demo import generate_demo
+    from julia_core.synthetic.demo import Drawing, generate_demo
     if args.if_missing and (args.out / "trainLabels.csv").exists():
         print(f"demo data set already at {args.out}")
         return 0
     started = time.perf_counter()
-    made = generate_demo(args.out, args.train_per_class, args.test_per_class, args.seed, force=args.force)
+    made = generate_demo(args.out, args.train_per_class, args.test_per_class, args.seed, force=args.force,
+                         drawing=Drawing(processes=True))
     print(f"wrote {made.train_count} train and {made.test_count} test images with "
           f"{len(made.fonts)} fonts to {made.root} in {time.perf_counter() - started:.1f} s")
     return 0

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from julia_core.synthetic import demo
-from julia_core.synthetic.demo import generate_demo
+from julia_core.synthetic.demo import Drawing, generate_demo
 from julia_core.data.label_file import write_labels
 
 # A run that trains in a second or two on the small demo set.
@@ -122,7 +122,7 @@ def make_set(root: Path, labels: dict[int, str] | None = None, test_ids=(101, 10
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
     """3 train + 1 test image per class: quick to make, every class present."""
-    return generate_demo(tmp_path_factory.mktemp("demo") / "small", 3, 1, seed=0, workers=1).root
+    return generate_demo(tmp_path_factory.mktemp("demo") / "small", 3, 1, seed=0, drawing=Drawing(workers=1)).root
 
 
 @pytest.fixture(scope="session")

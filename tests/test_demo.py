@@ -1,5 +1,6 @@
 import hashlib
 import io
+import re
 from collections import Counter
 
 import numpy as np
@@ -12,7 +13,7 @@ from julia_core.data.dataset import KaggleDataset
 from julia_core.synthetic import demo
 from julia_core.training import pretrain
 from julia_core.training.config import make_config
-from julia_core.synthetic.demo import BUILTIN_FONT, available_fonts, generate_demo, reads_as_latin, render_character
+from julia_core.synthetic.demo import BUILTIN_FONT, Drawing, available_fonts, generate_demo, reads_as_latin, render_character
 from julia_core.errors import DataError
 from julia_core.data.classes import CLASSES, class_index
 
@@ -52,10 +53,26 @@ def test_demo_mimics_the_real_files(small_demo):
 
 
 def test_same_seed_same_bytes(tmp_path, small_demo):
-    again = generate_demo(tmp_path / "again", 3, 1, seed=0, workers=2).root
+    again = generate_demo(tmp_path / "again", 3, 1, seed=0, drawing=Drawing(workers=2)).root
     assert digest_folder(again) == digest_folder(small_demo)
-    other = generate_demo(tmp_path / "other", 3, 1, seed=1, workers=1).root
+    other = generate_demo(tmp_path / "other", 3, 1, seed=1, drawing=Drawing(workers=1)).root
     assert digest_folder(other) != digest_folder(small_demo)
+
+
+def test_drawing_processes_draw_the_same_bytes_as_threads(tmp_path, small_demo, monkeypatch):
+    """The pre-training's large sets are drawn by processes (threads use under 2 of a GPU machine's
+    16 cores): the same set, whatever draws it."""
+    monkeypatch.setattr(demo, "PROCESSES_FROM", 0)
+    drawn = generate_demo(tmp_path / "by-processes", 3, 1, seed=0, drawing=Drawing(workers=2, processes=True)).root
+    assert digest_folder(drawn) == digest_folder(small_demo)
+
+
+def test_a_stop_request_ends_the_drawing_and_leaves_no_set(tmp_path):
+    asked = []
+    stop_at_third = Drawing(workers=1, should_stop=lambda: asked.append(1) or len(asked) >= 3)
+    with pytest.raises(demo.DrawingStopped, match="stopped after 192 of 620 images"):
+        generate_demo(tmp_path / "set", 10, 0, drawing=stop_at_third)
+    assert list(tmp_path.iterdir()) == [], "neither the set nor its staging folder is left"
 
 
 def test_refuses_to_overwrite_without_force(tmp_path, small_demo):
@@ -65,13 +82,13 @@ def test_refuses_to_overwrite_without_force(tmp_path, small_demo):
     with pytest.raises(DataError, match="folder exists and is not empty"):
         generate_demo(out, 1, 0)
     assert (out / "precious.txt").read_text() == "keep me"
-    generate_demo(out, 1, 0, force=True, workers=1)
+    generate_demo(out, 1, 0, force=True, drawing=Drawing(workers=1))
     assert not (out / "precious.txt").exists() and len(list((out / "train").iterdir())) == 62
 
 
 def test_no_test_images_when_asked(tmp_path):
     """A pre-training set: train only, no empty test folders (an empty folder is an error)."""
-    root = generate_demo(tmp_path / "set", 1, 0, workers=1).root
+    root = generate_demo(tmp_path / "set", 1, 0, drawing=Drawing(workers=1)).root
     assert not (root / "test").exists() and not (root / "testResized").exists()
     dataset = KaggleDataset(root)
     assert len(dataset.load("train", "original", 20, "L").labels) == 62
@@ -238,3 +255,15 @@ def test_a_short_training_run_beats_chance_by_far(default_demo):
     with torch.no_grad():
         accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
     assert accuracy > 0.4, f"test accuracy {accuracy:.3f} (chance: {1 / 62:.3f})"
+
+
+def test_a_stop_while_the_synthetic_set_is_drawn_ends_the_pre_training(monkeypatch, tmp_path, caplog):
+    """The best preset draws 124,000 characters first (minutes): a Stop then must not wait for them."""
+    from julia_core.training.stop_flag import StopFlag
+    monkeypatch.setenv("JULIA_CACHE", str(tmp_path))
+    monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
+    monkeypatch.setattr(StopFlag, "requested", True)
+    with caplog.at_level("INFO", logger="julia_core.trainer"):
+        assert pretrain.synthetic_set(2, 0) is None
+    assert re.search(r"drawing the synthetic set: stopped after (64|60) of 124 images", caplog.text)
+    assert not list((tmp_path / "synthetic").iterdir()), "no half-drawn set in the cache"

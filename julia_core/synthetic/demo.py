@@ -11,12 +11,15 @@ The same seed on the same machine (same fonts) gives the same bytes.
 import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +34,8 @@ from julia_core.errors import DataError
 from julia_core.files import write_text_atomic
 from julia_core.data.label_file import write_labels
 from julia_core.data.classes import CLASSES
+
+log = logging.getLogger(__name__)
 
 BUILTIN_FONT = "pillow-builtin"
 FONT_PATTERNS = ("/usr/share/fonts/**/*.ttf", "/usr/share/fonts/**/*.otf",
@@ -301,8 +306,7 @@ def _write_image(root: Path, split: str, image_id: int, char: str, seed: int, fo
     resized.save(root / f"{split}Resized" / f"{image_id}.Bmp", format="BMP")
 
 
-def _write_chunk(jobs: list[tuple[str, int, str]], root: str, seed: int) -> int:
-    fonts = machine_fonts()
+def _write_chunk(jobs: list[tuple[str, int, str]], root: str, seed: int, fonts: list[str]) -> int:
     for split, image_id, char in jobs:
         _write_image(Path(root), split, image_id, char, seed, fonts)
     return len(jobs)
@@ -318,10 +322,32 @@ def _assign_classes(per_class: int, rng: np.random.Generator) -> list[str]:
     return [chars[i] for i in rng.permutation(len(chars))]
 
 
+class DrawingStopped(Exception):
+    """A Drawing's should_stop said so: the set was not written (its staging folder is gone)."""
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """How a set is drawn. `processes`: the workers may be processes, which only a process whose
+    __main__ can be imported again may ask for (the CLI and the trainer, never Streamlit, which
+    runs each page as __main__). `should_stop` is asked after every 64 images."""
+    workers: int | None = None          # default: one per core
+    processes: bool = False
+    progress: Callable[[int, int], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+# Threads release the GIL in Pillow and numpy for only part of each image: about 1.9x on 2 cores,
+# but under 2 cores' worth on a 16-core GPU machine, where drawing the best preset's 124,000
+# characters then took over 190 s (docs/BENCHMARKS.md, GPU). Processes scale with the cores; a
+# spawned one costs about a second to start, so they draw only sets this large.
+PROCESSES_FROM = 20_000
+
+
 def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20, seed: int = 0,
-                  force: bool = False, workers: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> DemoSet:
-    """Write the set into `out` (built in a temporary sibling folder, then renamed into place)."""
+                  force: bool = False, drawing: Drawing = Drawing()) -> DemoSet:
+    """Write the set into `out` (built in a temporary sibling folder, then renamed into place);
+    DrawingStopped when the drawing's should_stop ended it first."""
     out = Path(out)
     if train_per_class < 1 or test_per_class < 0:
         raise DataError("demo needs at least 1 train image per class and 0 or more test images per class")
@@ -342,8 +368,7 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
         for split in splits:
             (staging / split).mkdir()
             (staging / f"{split}Resized").mkdir()
-        machine_fonts()  # checked once here, not by each drawing thread at once
-        _render_all(jobs, staging, seed, workers, progress)
+        _render_all(jobs, staging, seed, drawing)
         write_labels(staging / LABELS_FILE, labels)
         if answers:
             write_labels(staging / ANSWERS_FILE, answers)
@@ -355,13 +380,36 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
     return DemoSet(out, len(labels), len(answers), machine_fonts())
 
 
-def _render_all(jobs, staging: Path, seed: int, workers: int | None, progress) -> None:
-    # Threads, not processes: Pillow and numpy release the GIL for the heavy parts (about 1.9x
-    # on 2 cores), and a process pool would re-run Streamlit's __main__ script in each child.
+def _render_all(jobs, staging: Path, seed: int, drawing: Drawing) -> None:
     chunks = [jobs[start:start + 64] for start in range(0, len(jobs), 64)]
-    done = 0
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        for count in pool.map(lambda chunk: _write_chunk(chunk, str(staging), seed), chunks):
-            done += count
-            if progress:
-                progress(done, len(jobs))
+    workers = drawing.workers or os.cpu_count() or 1
+    if drawing.processes and workers > 1 and len(jobs) >= PROCESSES_FROM:
+        # spawn, not fork: the trainer has CUDA and its own threads by now
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_know_families, initargs=(dict(_known_families),))
+        try:
+            return _draw_with(pool, chunks, staging, seed, drawing)
+        except BrokenProcessPool:  # a __main__ that runs its work again on import: threads it is
+            log.warning("drawing processes could not start; drawing with threads")
+    _draw_with(ThreadPoolExecutor(workers), chunks, staging, seed, drawing)
+
+
+def _draw_with(pool, chunks: list, staging: Path, seed: int, drawing: Drawing) -> None:
+    """Every chunk drawn by the pool's workers (each image from its own seed: any order gives the
+    same set)."""
+    fonts, total, done = machine_fonts(), sum(map(len, chunks)), 0
+    try:
+        futures = [pool.submit(_write_chunk, chunk, str(staging), seed, fonts) for chunk in chunks]
+        for finished in as_completed(futures):
+            done += finished.result()
+            if drawing.progress:
+                drawing.progress(done, total)
+            if drawing.should_stop and drawing.should_stop():
+                raise DrawingStopped(f"stopped after {done} of {total} images")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _know_families(families: dict[str, str]) -> None:
+    """A drawing process's start: the parent's family names, so that fonts group as they do there."""
+    _known_families.update(families)

@@ -30,8 +30,9 @@ SYNTHETIC_SEED_OFFSET = 1  # the synthetic set's seed is not the demo set's: oth
 FEW_FAMILIES = 20          # a stock system has 3-10 font families; varied letter shapes help
 
 
-def synthetic_set(per_class: int, seed: int) -> Path:
-    """The cached synthetic train-only set of `per_class` images per class (made when missing)."""
+def synthetic_set(per_class: int, seed: int) -> Path | None:
+    """The cached synthetic train-only set of `per_class` images per class (made when missing);
+    None when a stop request ended the drawing."""
     fonts = demo.machine_fonts()  # new fonts on the machine: a new set
     root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{demo.fonts_digest(fonts)}"
     if not (root / "trainLabels.csv").is_file():
@@ -40,7 +41,12 @@ def synthetic_set(per_class: int, seed: int) -> Path:
             log.info("only %d font families on this machine: scripts/install_fonts.sh brings it to 69, worth "
                      "0.2-0.7 points of validation accuracy (docs/EXPERIMENTS.md, sessions 6 and 8)", families)
         started = time.perf_counter()
-        demo.generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True)
+        try:
+            demo.generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True,
+                               drawing=demo.Drawing(processes=True, should_stop=lambda: StopFlag.requested))
+        except demo.DrawingStopped as stopped:
+            log.info("drawing the synthetic set: %s", stopped)
+            return None
         log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * 62, families,
                  settings.portable_path(root), time.perf_counter() - started)  # a shared log: no home path
     return root
@@ -95,7 +101,10 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     if path.is_file():
         log.info("pre-trained weights from the cache: %s", path.name)
         return torch.load(path, map_location=device, weights_only=True)
-    synthetic = pretrain_config(config, synthetic_set(config.pretrain, pretraining_seed(config)))
+    synthetic_root = synthetic_set(config.pretrain, pretraining_seed(config))
+    if synthetic_root is None:
+        return None
+    synthetic = pretrain_config(config, synthetic_root)
     torch.manual_seed(synthetic.seed)
     data = load_data(synthetic, device)
     if len(data.train_y) < synthetic.batch_size:  # a tiny set: one batch per epoch
