@@ -74,9 +74,16 @@ def work_once(sweep: Sweep) -> str | None:
         stop_trial_runs(sweep)
         return f"stopped: {reason}"
     fail_silent_trials(sweep)
-    mine = trial_runs(launcher.list_runs(runs_root), sweep.name)  # dead trainers reaped, queue started
+    everyone = launcher.list_runs(runs_root)  # dead trainers reaped, queue started
+    mine = trial_runs(everyone, sweep.name)
     settle_ended(sweep, mine)
     vouch_for_active(sweep, mine)
+    # One listing decides, and the study is read after it: a run that ended in it has told its
+    # trial (else wait) before the streak is read, and one still running in it holds its slot.
+    # (The streak read first let a trial that failed between the two reads be followed by
+    # another: a fourth trial after three crashes, seen in CI.)
+    if _telling(sweep, mine):
+        return None  # a trainer is still telling the study how its trial ended: the streak and TPE want it first
     crashes = crash_streak(sweep)
     if crashes:
         _bank_minutes(sweep)
@@ -86,9 +93,7 @@ def work_once(sweep: Sweep) -> str | None:
     active = [run for run in mine if run.active]
     if not budget_left(sweep):
         return None if active else "finished: the sweep's budget is spent"
-    if _telling(sweep, mine):
-        return None  # a trainer is still telling the study how its trial ended: the streak and TPE want it first
-    if not any(run.state == QUEUED for run in mine) and _free_slot(runs_root):
+    if not any(run.state == QUEUED for run in mine) and _free_slot(everyone):
         queue_trial(sweep)
     return None
 
@@ -114,8 +119,8 @@ def fail_silent_trials(sweep: Sweep) -> None:
             continue
 
 
-def _free_slot(runs_root: Path) -> bool:
-    return sum(run.running for run in launcher.list_runs(runs_root)) < launcher.max_concurrent()
+def _free_slot(runs: list[Run]) -> bool:
+    return sum(run.running for run in runs) < launcher.max_concurrent()
 
 
 def queue_trial(sweep: Sweep) -> Path | None:
