@@ -36,6 +36,7 @@ from julia_core.data.dataset import ANSWERS_FILE, LABELS_FILE, KaggleDataset, fo
 from julia_core.data.label_file import write_labels  # noqa: E402
 from julia_core.data.split import stratified_folds  # noqa: E402
 from julia_core.predict.ensemble import predict_test  # noqa: E402
+from julia_core.predict.pseudo_labels import teacher_refs  # noqa: E402
 from julia_core.runs import launcher, refit, trainer  # noqa: E402
 from julia_core.runs.store import RunDir  # noqa: E402
 from julia_core.training.config import make_config  # noqa: E402
@@ -86,7 +87,12 @@ def train(config, runs_root: Path) -> RunDir:
 def _same(a, b) -> bool:
     ignore = ("data", "init", "pseudo_label", "refit_of", "name")  # paths and names, written resolved
     return ({k: v for k, v in a.to_dict().items() if k not in ignore}
-            == {k: v for k, v in b.to_dict().items() if k not in ignore}) and Path(a.data).name == Path(b.data).name
+            == {k: v for k, v in b.to_dict().items() if k not in ignore}) and Path(a.data).name == Path(b.data).name \
+        and _teachers(a) == _teachers(b)
+
+
+def _teachers(config) -> list[str]:
+    return sorted(Path(ref).name for ref in teacher_refs(config.pseudo_label))
 
 
 def hits(run_dirs: list[RunDir], data: Path, tta: bool = False) -> tuple[int, int]:

@@ -271,7 +271,7 @@ def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
     state = TrainState.build(config, model, steps_per_epoch)
     state.world, state.rank = peers.world, peers.rank
     if not starting_weights(state, config, run_dir, claim, resume, device):
-        log.info("stopped during pre-training; Resume starts the run again (the synthetic set is cached)")
+        log.info("stopped during pre-training; Resume starts the run again (a synthetic set drawn to its end is cached)")
         return STOPPED
     torch.manual_seed(config.seed * 7919 + peers.rank * 104_729 + state.progress.step)  # augmentation draws
     if peers.world > 1:
