@@ -10,6 +10,11 @@
 #   4. the seed workflow's loop against ours, same model and batch (bench/train_speed.py)
 #   5. the `best` preset from scratch (synthetic pre-training included): wall time and accuracy
 #
+# For the real data on a machine reached through a small transfer, send a copy made with
+#   python scripts/small_copy.py ../shared/julia-kaggle gpudata/julia     (about 30 MB)
+# and this machine's fonts (cp -r /usr/share/fonts/truetype gpudata/fonts), then run there
+#   FONTS_DIR=gpudata/fonts scripts/gpu_check.sh gpudata/julia
+#
 # Figures go to stdout and, where $OUT is set (the device tool), to $OUT/gpu_check.txt too.
 # FONTS_DIR, where set, is copied under /usr/share/fonts first (a bare machine has few fonts, and
 # the best preset's pre-training draws every font there is).
