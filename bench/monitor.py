@@ -173,8 +173,8 @@ def main() -> None:
         started = time.perf_counter()
         make_runs(root, args.runs, args.points)
         print(f"wrote {args.runs} runs x {args.points} points in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        from julia_core.synthetic.demo import generate_demo
-        data = generate_demo(Path(folder) / "demo", 1, 1, workers=2).root
+        from julia_core.synthetic.demo import Drawing, generate_demo
+        data = generate_demo(Path(folder) / "demo", 1, 1, drawing=Drawing(workers=2)).root
         ours = time_monitor(root, data, args.runs)
         ours.update(time_readers(root))
         theirs = time_tensorboard(root, args.runs)

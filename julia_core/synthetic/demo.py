@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 from collections import OrderedDict
@@ -339,8 +340,9 @@ class Drawing:
 
 # Threads release the GIL in Pillow and numpy for only part of each image: about 1.9x on 2 cores,
 # but under 2 cores' worth on a 16-core GPU machine, where drawing the best preset's 124,000
-# characters then took over 190 s (docs/BENCHMARKS.md, GPU). Processes scale with the cores; a
-# spawned one costs about a second to start, so they draw only sets this large.
+# characters then took over 190 s (docs/BENCHMARKS.md, GPU). Processes should scale with the cores
+# (seen on 2 only: the same speed as threads there); a spawned one takes about a second to start,
+# so they draw only sets this large.
 PROCESSES_FROM = 20_000
 
 
@@ -384,12 +386,15 @@ def _render_all(jobs, staging: Path, seed: int, drawing: Drawing) -> None:
     chunks = [jobs[start:start + 64] for start in range(0, len(jobs), 64)]
     workers = drawing.workers or os.cpu_count() or 1
     if drawing.processes and workers > 1 and len(jobs) >= PROCESSES_FROM:
+        machine_fonts()  # the family names, known before they are handed to the processes
         # spawn, not fork: the trainer has CUDA and its own threads by now
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_know_families, initargs=(dict(_known_families),))
+                                   initializer=_start_drawing_process, initargs=(dict(_known_families),))
         try:
             return _draw_with(pool, chunks, staging, seed, drawing)
         except BrokenProcessPool:  # a __main__ that runs its work again on import: threads it is
+            if drawing.should_stop and drawing.should_stop():
+                raise DrawingStopped("stopped while the drawing processes ended") from None
             log.warning("drawing processes could not start; drawing with threads")
     _draw_with(ThreadPoolExecutor(workers), chunks, staging, seed, drawing)
 
@@ -410,6 +415,10 @@ def _draw_with(pool, chunks: list, staging: Path, seed: int, drawing: Drawing) -
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _know_families(families: dict[str, str]) -> None:
-    """A drawing process's start: the parent's family names, so that fonts group as they do there."""
+def _start_drawing_process(families: dict[str, str]) -> None:
+    """A drawing process's start: the parent's family names, so that fonts group as they do there.
+    A Stop (SIGTERM to the trainer's process group) or Ctrl-C (SIGINT to the terminal's) is the
+    parent's to decide on: it asks should_stop and shuts the pool down."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _known_families.update(families)
