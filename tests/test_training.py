@@ -534,15 +534,35 @@ def test_gpu_figures_come_from_nvml_and_else_from_torch(monkeypatch):
 
 
 def test_ddp_over_more_gpus_than_the_machine_has_is_refused_in_one_line(small_demo, tmp_path, monkeypatch):
-    """Seen on a one-GPU H200: `--gpus 2 --device cuda` failed in NCCL inside a worker; now the run
-    fails before any worker starts, saying how many GPUs there are."""
+    """A run queued for two GPUs that starts where one is visible (CUDA_VISIBLE_DEVICES, another
+    machine's runs folder) fails before any worker starts, saying how many GPUs there are: NCCL
+    would fail inside a worker."""
     from julia_core.runs import trainer
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(trainer, "_under_torchrun", lambda *args: pytest.fail("torchrun started"))
     config = make_config("fast", data=str(small_demo), epochs=1, gpus=2, device="cuda", name="two")
     run_dir = launcher.prepare_run(config, tmp_path)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert trainer.main(run_dir, False, False, console=False) == 1
     status = run_dir.read_status()
     assert status.state == "failed"
     assert status.error == "gpus 2 asked for, but this machine shows 1 CUDA GPU (use --gpus 1 or fewer, or --device cpu)"
+
+
+def test_a_ddp_process_beyond_the_machines_gpus_is_refused_in_one_line(monkeypatch):
+    from julia_core.training.device import select_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert select_device("cuda", 0) == torch.device("cuda:0")
+    with pytest.raises(ConfigError, match=r"^DDP process 1 wants CUDA GPU 1, but this machine shows 1 \(use fewer --gpus\)$"):
+        select_device("cuda", 1)
+
+
+def test_more_gpus_than_the_machine_has_are_refused_when_the_run_is_queued(small_demo, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    config = make_config("fast", data=str(small_demo), epochs=1, gpus=3, device="cuda", name="three")
+    with pytest.raises(ConfigError, match="gpus 3 asked for, but this machine shows 2 CUDA GPUs"):
+        launcher.prepare_run(config, tmp_path)
+    assert list(tmp_path.iterdir()) == [], "no run folder for a refused run"

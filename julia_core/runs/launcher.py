@@ -33,7 +33,7 @@ from julia_core.runs.listing import Run, load_run, scan
 from julia_core.runs.status import FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Status, new_status, now
 from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig, validate
-from julia_core.training.device import select_device
+from julia_core.training.device import check_gpu_count
 from julia_core.training.models import build_model
 
 
@@ -143,7 +143,7 @@ def prepare_run(config: TrainConfig, runs_root: Path, claim: bool = False) -> Ru
     if config.source not in dataset.sources("train"):
         raise RunError(f"{dataset.root}: has no {folder_name('train', config.source)}/ folder "
                        f"(source {config.source!r}); choose the other source")
-    select_device(config.device)
+    check_gpu_count(config.device, config.gpus)  # the device, and no more GPUs than there are
     if config.init:
         config = dataclasses.replace(config, init=settings.portable_path(check_init(config)))
     if config.pseudo_label:

@@ -18,7 +18,8 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "mps" and not mps:
         raise ConfigError("device 'mps' was asked for, but Apple's MPS is not available here")
     if name == "cuda" and local_rank >= torch.cuda.device_count():
-        raise ConfigError(_more_gpus_than_here(local_rank + 1))
+        raise ConfigError(f"DDP process {local_rank} wants CUDA GPU {local_rank}, but this machine shows "
+                          f"{torch.cuda.device_count()} (use fewer --gpus)")
     return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
 
 
