@@ -227,6 +227,31 @@ def test_a_silent_trial_is_failed_by_the_next_worker_that_looks(tmp_path, small_
     assert elsewhere.study.get_trials()[0].state.name == "FAIL"
 
 
+def test_a_trial_that_fails_while_the_worker_looks_is_not_followed_by_a_fourth(tmp_path, small_demo, monkeypatch):
+    """Two trials crashed and the third's trainer fails while a worker's pass is under way (after
+    it read the crash streak): that pass must not queue a fourth trial, and the next one stops
+    the sweep. (CI saw a fourth trial when the free slot was looked up in a second listing.)"""
+    from optuna.trial import TrialState
+    sweep = make_sweep(tmp_path / "runs", small_demo, space(trials=6))
+    for _ in range(2):
+        crashed = sweep.study.ask()
+        crashed.set_user_attr("error", "crashed")
+        sweep.study.tell(crashed, state=TrialState.FAIL)
+    number, run_dir = worker.prepare_trial(sweep, claim=True)  # running, in this (live) process
+
+    def trainer_fails_now():
+        run_dir.update_status(state="failed", error="crashed too", ended="2026-12-04T00:00:00+00:00")
+        sweep.storage.set_trial_user_attr(sweep.trial_id(number), "error", "crashed too")
+        sweep.study.tell(number, state=TrialState.FAIL)
+    real_budget_left = worker.budget_left
+    monkeypatch.setattr(worker, "budget_left", lambda s: trainer_fails_now() or real_budget_left(s))
+    assert worker.work_once(sweep) is None
+    assert len(sweep.study.get_trials()) == 3, "no trial asked in the pass that saw the third still running"
+    monkeypatch.setattr(worker, "budget_left", real_budget_left)
+    assert worker.work_once(sweep).startswith("stopped: 3 trials in a row failed; the last, trial 2: crashed too")
+    assert len(sweep.study.get_trials()) == 3
+
+
 # -- workers: processes, sharing, crashes, stop and resume -------------------------------------------------
 def work_process(runs, name):
     env = {**os.environ, "JULIA_SWEEP_POLL": "0.3", "JULIA_MAX_RUNS": "1"}
