@@ -78,8 +78,12 @@ def main() -> None:
         held_out = args.out / "folds" / f"fold{fold}"  # scored on, and labelled for the student
         data = with_kaggle_test(held_out, args.data) if args.pool == "kaggle-test" else held_out
         name = f"f{fold}-"
-        [first] = [run for run in launcher.list_runs(runs_root) if run.config and run.state == "finished"
-                   and run.config.name.startswith(name) and run.config.name.endswith(f"-s{args.first_seed}")]
+        firsts = [run for run in launcher.list_runs(runs_root) if run.config and run.state == "finished"
+                  and run.config.name.startswith(name) and run.config.name.endswith(f"-s{args.first_seed}")]
+        if len(firsts) != 1:
+            sys.exit(f"error: {runs_root}: {len(firsts)} finished runs named {name}*-s{args.first_seed} "
+                     "(bench/refit_cv.py makes one per fold)")
+        [first] = firsts
         teachers = teachers_of(first, runs_root)
         [config] = refit.refit_configs(first)
         suffix = "-student" if args.pool == "held-out" else "-student-kt"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GPU check, about 6 minutes on one H200 (docs/BENCHMARKS.md, GPU, has what it measured): what the project promises on CUDA, step by step, each
-# step under its own time limit so that one that hangs leaves the others' figures standing.
+# GPU check (docs/BENCHMARKS.md, GPU, has what it measured on one H200). Its steps' limits add up
+# to about 11 minutes; steps 1-4 took 2 minutes there, step 5 is expected to take 3-4 (not yet seen).
+# What the project promises on CUDA, step by step, each step under its own time limit so that one
+# that hangs leaves the others' figures standing:
 #
 #   scripts/gpu_check.sh [DATA_DIR]   (default: $JULIA_DATA, else the demo set, made if missing)
 #
