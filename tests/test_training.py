@@ -566,3 +566,21 @@ def test_more_gpus_than_the_machine_has_are_refused_when_the_run_is_queued(small
     with pytest.raises(ConfigError, match="gpus 3 asked for, but this machine shows 2 CUDA GPUs"):
         launcher.prepare_run(config, tmp_path)
     assert list(tmp_path.iterdir()) == [], "no run folder for a refused run"
+
+
+def test_runs_allowed_at_once_on_the_cpu_share_its_cores(small_demo, tmp_path, monkeypatch):
+    """Four runs at once with every core each trained 0.15x as fast in all as one alone on 2 cores."""
+    from julia_core.runs import trainer
+    from julia_core.training.device import cpu_threads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert [cpu_threads(n) for n in (1, 2, 3, 4, 16)] == [8, 4, 2, 2, 1]
+    before = torch.get_num_threads()
+    monkeypatch.setenv("JULIA_MAX_RUNS", "4")
+    config = make_config("fast", data=str(small_demo), epochs=1, image_size=16, batch_size=32, device="cpu", name="shared")
+    run_dir = launcher.prepare_run(config, tmp_path, claim=True)
+    try:
+        assert trainer.run(run_dir, show_progress=False, console=False) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert "2 CPU threads: a share of the cores for 1 process(es) per run and up to 4 runs at once" in run_dir.log_file.read_text()

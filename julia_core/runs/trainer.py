@@ -37,7 +37,7 @@ from julia_core.runs.system_metrics import SystemMetrics
 from julia_core.sweeps.report import TrialReporter
 from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import Data, load_data
-from julia_core.training.device import check_gpu_count, device_name, select_device
+from julia_core.training.device import check_gpu_count, cpu_threads, device_name, select_device
 from julia_core.training.loop import EpochResult, TrainState, evaluate, no_op, train_one_epoch
 from julia_core.training.models import build_model, count_parameters
 from julia_core.training.pretrain import pretrained_weights
@@ -255,6 +255,13 @@ def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
     """Train; returns the final state ('finished', 'stopped', or a sweep's trial 'pruned')."""
     peers = Peers.from_environment()
     device = select_device(config.device, peers.local_rank)
+    if device.type == "cpu":  # its share of the cores: torch takes them all in each process otherwise
+        sharers = peers.world * launcher.max_concurrent()
+        threads = cpu_threads(sharers)
+        if sharers > 1:
+            log.info("%d CPU threads: a share of the cores for %d process(es) per run and up to %d runs at once",
+                     threads, peers.world, launcher.max_concurrent())
+        torch.set_num_threads(threads)
     if peers.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":

@@ -36,6 +36,14 @@ def _more_gpus_than_here(gpus: int) -> str:
             f"(use --gpus {count} or fewer, or --device cpu)")
 
 
+def cpu_threads(sharers: int) -> int:
+    """Threads for one of `sharers` processes training on the CPU at once (DDP's gloo ranks times
+    the runs allowed at once): four runs of 2 threads each on 2 cores trained 0.15x as fast in all
+    as one alone (docs/BENCHMARKS.md, GPU check on the CPU)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, sharers))
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
