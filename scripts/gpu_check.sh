@@ -10,7 +10,8 @@
 #   2. DDP: `--gpus N` over the N GPUs there are; on one GPU, that two are refused in one line
 #   3. bf16 and channels_last against float32 (bench/precision.py)
 #   4. the seed workflow's loop against ours, same model and batch (bench/train_speed.py)
-#   5. the `best` preset from scratch (synthetic pre-training included): wall time and accuracy
+#   5. four runs at once on one GPU (JULIA_MAX_RUNS=4) against one alone: what a sweep gains
+#   6. the `best` preset from scratch (synthetic pre-training included): wall time and accuracy
 #
 # For the real data on a machine reached through a small transfer, send a copy made with
 #   python scripts/small_copy.py ../shared/julia-kaggle gpudata/julia     (about 30 MB)
@@ -19,24 +20,40 @@
 #
 # Figures go to stdout and, where $OUT is set (the device tool), to $OUT/gpu_check.txt too.
 # FONTS_DIR, where set, is copied under /usr/share/fonts first (a bare machine has few fonts, and
-# the best preset's pre-training draws every font there is).
+# the best preset's pre-training draws every font there is). DEVICE=cpu runs the same steps on
+# the CPU, with the limits shortened, to try the script itself before a GPU is lent.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 DATA=${1:-${JULIA_DATA:-data/demo}}
+DEVICE=${DEVICE:-cuda}
 RUNS=$(mktemp -d)
 LOG=${OUT:-$RUNS}/gpu_check.txt
 export JULIA_CACHE=${JULIA_CACHE:-$RUNS/cache} PYTHONUNBUFFERED=1
 BEST_LIMIT=${BEST_LIMIT:-250}
+CASE_SECONDS=2 LOOP_SECONDS=12  # precision.py's per case, train_speed.py's per loop
+[ "$DEVICE" = cuda ] || { CASE_SECONDS=0.5 LOOP_SECONDS=3 BEST_LIMIT=${BEST_LIMIT_CPU:-40}; }
 
 step() { echo; echo "== $* ($(date +%T))"; }
-state_of() { $PY -c "import json,sys; s=json.load(open(sys.argv[1]+'/status.json')); print(s['state'], s.get('epoch'), s.get('error') or '')" "$1"; }
+train() { $PY -m julia_core train --data "$DATA" --runs "$RUNS" --device "$DEVICE" --no-progress "$@"; }
+field() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]+'/status.json')).get(sys.argv[2]))" "$1" "$2"; }
+wait_ended() {  # RUN_DIR... : until none is queued or running, at most $LIMIT s
+  local deadline=$(( $(date +%s) + ${LIMIT:-150} ))
+  for run in "$@"; do
+    while case "$(field "$run" state 2>/dev/null)" in running|queued|"") true ;; *) false ;; esac; do
+      [ "$(date +%s)" -lt "$deadline" ] || { echo "still not ended: $run"; return 1; }
+      sleep 0.5
+    done
+  done
+}
 
 {
   step "machine"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  $PY -c "import torch; assert torch.cuda.is_available(), 'CUDA is not available'; print('torch', torch.__version__, 'GPUs', torch.cuda.device_count(), torch.cuda.get_device_name())" || exit 1
+  if [ "$DEVICE" = cuda ]; then
+    $PY -c "import torch; assert torch.cuda.is_available(), 'CUDA is not available'; print('torch', torch.__version__, 'GPUs', torch.cuda.device_count(), torch.cuda.get_device_name())" || exit 1
+  fi
   if [ -n "${FONTS_DIR:-}" ] && [ -d "$FONTS_DIR" ]; then
     mkdir -p /usr/share/fonts/carried && cp -r "$FONTS_DIR"/. /usr/share/fonts/carried/ && echo "fonts: $(find /usr/share/fonts -name '*.ttf' -o -name '*.otf' | wc -l) files"
   fi
@@ -44,44 +61,57 @@ state_of() { $PY -c "import json,sys; s=json.load(open(sys.argv[1]+'/status.json
   $PY -m julia_core info --data "$DATA" --quick
   GPUS=$($PY -c "import torch; print(torch.cuda.device_count())")
 
-  step "1. detached run on CUDA, bf16 (seed preset, 2 epochs)"
+  step "1. detached run on $DEVICE, bf16 (seed preset, 2 epochs)"
   start=$(date +%s)
-  run=$($PY -m julia_core train --data "$DATA" --runs "$RUNS" --preset seed --epochs 2 --device cuda --amp \
-        --detach --name gpu-detached | tail -1)
+  run=$(train --preset seed --epochs 2 --amp --detach --name gpu-detached | tail -1)
   echo "queued: $run"
-  for _ in $(seq 240); do
-    case "$(state_of "$run" 2>/dev/null)" in running*|queued*|"") sleep 0.5 ;; *) break ;; esac
-  done
-  echo "ended: $(state_of "$run") after $(( $(date +%s) - start )) s"
+  wait_ended "$run"
+  echo "ended: $(field "$run" state) after $(( $(date +%s) - start )) s"
   grep -E " on |epoch [0-9]+/" "$run/train.log" | tail -4
 
   step "2. DDP over $GPUS GPU(s) (fast preset, 3 epochs)"
   if [ "$GPUS" -gt 1 ]; then
     start=$(date +%s)
-    timeout -k 10 120 $PY -m julia_core train --data "$DATA" --runs "$RUNS" --preset fast --epochs 3 --gpus "$GPUS" \
-      --device cuda --amp --no-progress --name "gpu-ddp$GPUS" | grep -E "world|epoch [0-9]+/|finished|failed"
+    timeout -k 10 120 $PY -m julia_core train --data "$DATA" --runs "$RUNS" --device "$DEVICE" --no-progress \
+      --preset fast --epochs 3 --gpus "$GPUS" --amp --name "gpu-ddp$GPUS" >"$RUNS/ddp.log" 2>&1
+    grep -E "world|epoch [0-9]+/|finished|failed" "$RUNS/ddp.log"
     echo "ddp: $(( $(date +%s) - start )) s wall"
   fi
-  echo "asking for $((GPUS + 1)) GPUs on a machine with $GPUS:"
-  $PY -m julia_core train --data "$DATA" --runs "$RUNS" --preset fast --epochs 1 --gpus $((GPUS + 1)) \
-    --device cuda --no-progress --name gpu-too-many 2>&1 | tail -2
-  $PY -m julia_core runs --runs "$RUNS"
+  if [ "$DEVICE" = cuda ]; then
+    echo "asking for $((GPUS + 1)) GPUs on a machine with $GPUS:"
+    train --preset fast --epochs 1 --gpus $((GPUS + 1)) --name gpu-too-many 2>&1 | tail -2
+  fi
 
   step "3. precision and memory layout"
-  timeout 75 $PY bench/precision.py --device cuda --seconds 2 || echo "precision: stopped at its time limit"
+  timeout 75 $PY bench/precision.py --device "$DEVICE" --seconds "$CASE_SECONDS" || echo "precision: stopped at its time limit"
 
   step "4. the seed workflow's loop against ours"
   if [ -e "$DATA/trainResized" ]; then
-    timeout 75 $PY bench/train_speed.py --data "$DATA" --device cuda --seconds 12 --loops-only \
+    timeout 75 $PY bench/train_speed.py --data "$DATA" --device "$DEVICE" --seconds "$LOOP_SECONDS" --loops-only \
       || echo "train_speed: stopped at its time limit"
   fi
 
-  step "5. the best preset from scratch (limit ${BEST_LIMIT} s)"
+  step "5. four runs at once on one device against one alone (fast preset, 3 epochs each)"
+  alone=$(train --preset fast --epochs 3 --detach --name gpu-alone | tail -1)
+  wait_ended "$alone"
+  export JULIA_MAX_RUNS=4  # read by the launcher when it queues, and by each trainer as it ends
+  together=$(for i in 1 2 3 4; do train --preset fast --epochs 3 --seed "$i" --detach --name "gpu-together-$i" | tail -1; done)
+  wait_ended $together
+  unset JULIA_MAX_RUNS
+  $PY - "$alone" $together <<'PY'
+import json, sys
+rate = lambda run: json.load(open(run + "/status.json")).get("images_per_second") or 0.0
+alone, together = rate(sys.argv[1]), [rate(run) for run in sys.argv[2:]]
+print(f"one alone: {alone:,.0f} img/s; four at once: {', '.join(f'{r:,.0f}' for r in together)} img/s, "
+      f"{sum(together):,.0f} in all ({sum(together) / max(alone, 1e-9):.2f}x)")
+PY
+
+  step "6. the best preset from scratch (limit ${BEST_LIMIT} s)"
   start=$(date +%s)
   # Into a file, not a pipe: a pipe's reader would wait on the drawing processes; -k: a trainer
   # that does not heed the TERM in time is killed.
-  timeout -k 10 "$BEST_LIMIT" $PY -m julia_core train --data "$DATA" --runs "$RUNS" --preset best --device cuda \
-    --amp --no-progress --name gpu-best >"$RUNS/best.log" 2>&1
+  timeout -k 10 "$BEST_LIMIT" $PY -m julia_core train --data "$DATA" --runs "$RUNS" --device "$DEVICE" \
+    --preset best --amp --no-progress --name gpu-best >"$RUNS/best.log" 2>&1
   grep -E -i "drew|pre-?train|epoch [0-9]+/|finished|failed|stopped" "$RUNS/best.log" | tail -16
   echo "best: $(( $(date +%s) - start )) s wall"
   $PY -m julia_core runs --runs "$RUNS"
