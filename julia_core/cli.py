@@ -270,6 +270,7 @@ def run_train(args) -> int:
         return _run_detached_trainer(args)
     from julia_core.runs import launcher, trainer
     runs_root = _runs_dir(args)
+    launcher.max_concurrent()  # a bad JULIA_MAX_RUNS is one line here, not a run failing with a traceback
     if args.refit:
         return _run_refit(args, runs_root)
     if args.seeds != 1 or args.own_pretraining:

@@ -1,4 +1,5 @@
 """The training engine end to end on the small demo set (CPU)."""
+import dataclasses
 import json
 import os
 import re
@@ -576,11 +577,17 @@ def test_runs_allowed_at_once_on_the_cpu_share_its_cores(small_demo, tmp_path, m
     assert [cpu_threads(n) for n in (1, 2, 3, 4, 16)] == [8, 4, 2, 2, 1]
     before = torch.get_num_threads()
     monkeypatch.setenv("JULIA_MAX_RUNS", "4")
-    config = make_config("fast", data=str(small_demo), epochs=1, image_size=16, batch_size=32, device="cpu", name="shared")
-    run_dir = launcher.prepare_run(config, tmp_path, claim=True)
+    config = make_config("fast", data=str(small_demo), epochs=1, image_size=16, batch_size=32, device="cpu")
     try:
-        assert trainer.run(run_dir, show_progress=False, console=False) == 0
+        torch.set_num_threads(8)  # torch's default on this 8-core machine
+        shared = launcher.prepare_run(dataclasses.replace(config, name="shared"), tmp_path, claim=True)
+        assert trainer.run(shared, show_progress=False, console=False) == 0
         assert torch.get_num_threads() == 2
+        assert "2 CPU threads: a share of the cores for 1 process(es) per run and up to 4 runs at once" \
+            in shared.log_file.read_text()
+        torch.set_num_threads(1)  # OMP_NUM_THREADS=1, say: a share never raises it
+        asked = launcher.prepare_run(dataclasses.replace(config, name="asked"), tmp_path, claim=True)
+        assert trainer.run(asked, show_progress=False, console=False) == 0
+        assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    assert "2 CPU threads: a share of the cores for 1 process(es) per run and up to 4 runs at once" in run_dir.log_file.read_text()

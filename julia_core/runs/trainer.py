@@ -256,8 +256,8 @@ def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
     peers = Peers.from_environment()
     device = select_device(config.device, peers.local_rank)
     if device.type == "cpu":  # its share of the cores: torch takes them all in each process otherwise
-        sharers = peers.world * launcher.max_concurrent()
-        threads = cpu_threads(sharers)
+        sharers = peers.world * launcher.max_concurrent()  # the runs allowed at once, not those running now
+        threads = min(torch.get_num_threads(), cpu_threads(sharers))  # never more than it had (OMP_NUM_THREADS)
         if sharers > 1:
             log.info("%d CPU threads: a share of the cores for %d process(es) per run and up to %d runs at once",
                      threads, peers.world, launcher.max_concurrent())

@@ -38,8 +38,8 @@ def _more_gpus_than_here(gpus: int) -> str:
 
 def cpu_threads(sharers: int) -> int:
     """Threads for one of `sharers` processes training on the CPU at once (DDP's gloo ranks times
-    the runs allowed at once): four runs of 2 threads each on 2 cores trained 0.15x as fast in all
-    as one alone (docs/BENCHMARKS.md, GPU check on the CPU)."""
+    the runs allowed at once): four runs of 2 threads each on 2 cores trained about 0.15x as fast
+    in all as one alone, and 1.16x with one thread each (docs/BENCHMARKS.md, runs at once)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // max(1, sharers))
 
