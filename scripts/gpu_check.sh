@@ -39,10 +39,10 @@ step() { echo; echo "== $* ($(date +%T))"; }
 train() { $PY -m julia_core train --data "$DATA" --runs "$RUNS" --device "$DEVICE" --no-progress "$@"; }
 field() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]+'/status.json')).get(sys.argv[2]))" "$1" "$2"; }
 wait_ended() {  # RUN_DIR... : until none is queued or running, at most $LIMIT s
-  local deadline=$(( $(date +%s) + ${LIMIT:-150} ))
-  for run in "$@"; do
-    while case "$(field "$run" state 2>/dev/null)" in running|queued|"") true ;; *) false ;; esac; do
-      [ "$(date +%s)" -lt "$deadline" ] || { echo "still not ended: $run"; return 1; }
+  local deadline=$(( $(date +%s) + ${LIMIT:-150} )) one
+  for one in "$@"; do
+    while case "$(field "$one" state 2>/dev/null)" in running|queued|"") true ;; *) false ;; esac; do
+      [ "$(date +%s)" -lt "$deadline" ] || { echo "still not ended: $one"; return 1; }
       sleep 0.5
     done
   done
@@ -64,6 +64,7 @@ wait_ended() {  # RUN_DIR... : until none is queued or running, at most $LIMIT s
   step "1. detached run on $DEVICE, bf16 (seed preset, 2 epochs)"
   start=$(date +%s)
   run=$(train --preset seed --epochs 2 --amp --detach --name gpu-detached | tail -1)
+  [ -d "$run" ] || { echo "could not queue the run"; exit 1; }
   echo "queued: $run"
   wait_ended "$run"
   echo "ended: $(field "$run" state) after $(( $(date +%s) - start )) s"
@@ -92,19 +93,38 @@ wait_ended() {  # RUN_DIR... : until none is queued or running, at most $LIMIT s
   fi
 
   step "5. four runs at once on one device against one alone (fast preset, 3 epochs each)"
-  alone=$(train --preset fast --epochs 3 --detach --name gpu-alone | tail -1)
-  wait_ended "$alone"
-  export JULIA_MAX_RUNS=4  # read by the launcher when it queues, and by each trainer as it ends
-  together=$(for i in 1 2 3 4; do train --preset fast --epochs 3 --seed "$i" --detach --name "gpu-together-$i" | tail -1; done)
-  wait_ended $together
-  unset JULIA_MAX_RUNS
-  $PY - "$alone" $together <<'PY'
+  # Throughput as all their training images over the span from the first start to the last end
+  # (each status.json's started and ended), not a sum of per-epoch rates taken at other moments.
+  (
+    export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}  # one GPU, even on a machine with several
+    queue() { local run; run=$(train --preset fast --epochs 3 --detach "$@" | tail -1); [ -d "$run" ] && echo "$run"; }
+    alone=$(queue --name gpu-alone) || { echo "could not queue a run"; exit 0; }
+    LIMIT=120 wait_ended "$alone" || $PY -m julia_core stop "$alone" --runs "$RUNS"
+    export JULIA_MAX_RUNS=4  # read by the launcher when it queues, and by each trainer as it ends
+    together=()
+    for i in 1 2 3 4; do together+=($(queue --seed "$i" --name "gpu-together-$i")); done
+    LIMIT=240 wait_ended "${together[@]}" || for run in "${together[@]}"; do $PY -m julia_core stop "$run" --runs "$RUNS"; done
+    $PY - "$alone" "${together[@]}" <<'PY'
 import json, sys
-rate = lambda run: json.load(open(run + "/status.json")).get("images_per_second") or 0.0
-alone, together = rate(sys.argv[1]), [rate(run) for run in sys.argv[2:]]
-print(f"one alone: {alone:,.0f} img/s; four at once: {', '.join(f'{r:,.0f}' for r in together)} img/s, "
-      f"{sum(together):,.0f} in all ({sum(together) / max(alone, 1e-9):.2f}x)")
+from datetime import datetime
+def read(run):
+    status, config = (json.load(open(f"{run}/{name}.json")) for name in ("status", "config"))
+    return status, (status.get("total_steps") or 0) * config["batch_size"]
+def rate(runs):
+    read_runs = [read(run) for run in runs]
+    if any(status["state"] != "finished" for status, _ in read_runs):
+        return None, [status["state"] for status, _ in read_runs]
+    start = min(datetime.fromisoformat(status["started"]) for status, _ in read_runs)
+    end = max(datetime.fromisoformat(status["ended"]) for status, _ in read_runs)
+    return sum(images for _, images in read_runs) / (end - start).total_seconds(), None
+(alone, why), (together, why_together) = rate(sys.argv[1:2]), rate(sys.argv[2:])
+if alone and together and len(sys.argv) == 6:
+    print(f"one alone: {alone:,.0f} img/s from its start to its end; four at once: {together:,.0f} img/s "
+          f"from the first start to the last end ({together / alone:.2f}x)")
+else:
+    print(f"not comparable: alone {why or 'finished'}, together {why_together or 'finished'} ({len(sys.argv) - 2} queued)")
 PY
+  )
 
   step "6. the best preset from scratch (limit ${BEST_LIMIT} s)"
   start=$(date +%s)
