@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from julia_core.data.dataset import ANSWERS_FILE, LABELS_FILE, KaggleDataset, SPLITS  # noqa: E402
+from julia_core.data.dataset import ANSWERS_FILE, LABELS_FILE, SPLITS, KaggleDataset, folder_name  # noqa: E402
 from julia_core.data.images import open_image, resize  # noqa: E402
 from julia_core.errors import EXPECTED_ERRORS, one_line  # noqa: E402
 
@@ -34,13 +34,15 @@ def small_copy(source: Path, out: Path, size: int = 48, mode: str = "L") -> int:
     written = 0
     for split in SPLITS:
         if "resized" in dataset.sources(split):
-            shutil.copytree(source / f"{split}Resized", out / f"{split}Resized", dirs_exist_ok=True)
+            resized = folder_name(split, "resized")
+            shutil.copytree(source / resized, out / resized, dirs_exist_ok=True)
         if "original" in dataset.sources(split):
-            (out / split).mkdir(exist_ok=True)
-            for path in sorted((source / split).iterdir()):
-                if path.is_file():
-                    resize(open_image(path), size, mode).save(out / split / path.name, format="PNG")
-                    written += 1
+            (out / folder_name(split, "original")).mkdir(exist_ok=True)
+            for image_id in dataset.ids(split):  # the images the set indexed, by the set's own rules
+                path = dataset.image_path(split, "original", image_id)
+                resize(open_image(path), size, mode).save(out / folder_name(split, "original") / path.name,
+                                                          format="PNG")
+                written += 1
     return written
 
 

@@ -250,18 +250,25 @@ def failure_message(err: Exception) -> str:
 
 
 # -- the run ---------------------------------------------------------------------------------------
+def take_cpu_share(world: int) -> None:
+    """This process's share of the cores, for DDP's `world` processes per run and the runs allowed
+    at once (not those running now): torch takes every core in each process otherwise. Never more
+    threads than it had (an OMP_NUM_THREADS stands)."""
+    allowed = launcher.max_concurrent()
+    threads = min(torch.get_num_threads(), cpu_threads(world * allowed))
+    if world * allowed > 1:
+        log.info("%d CPU threads: a share of the cores for %d process(es) per run and up to %d runs at once",
+                 threads, world, allowed)
+    torch.set_num_threads(threads)
+
+
 def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool, show_progress: bool,
         reporter: TrialReporter | None = None) -> str:
     """Train; returns the final state ('finished', 'stopped', or a sweep's trial 'pruned')."""
     peers = Peers.from_environment()
     device = select_device(config.device, peers.local_rank)
-    if device.type == "cpu":  # its share of the cores: torch takes them all in each process otherwise
-        sharers = peers.world * launcher.max_concurrent()  # the runs allowed at once, not those running now
-        threads = min(torch.get_num_threads(), cpu_threads(sharers))  # never more than it had (OMP_NUM_THREADS)
-        if sharers > 1:
-            log.info("%d CPU threads: a share of the cores for %d process(es) per run and up to %d runs at once",
-                     threads, peers.world, launcher.max_concurrent())
-        torch.set_num_threads(threads)
+    if device.type == "cpu":
+        take_cpu_share(peers.world)
     if peers.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":

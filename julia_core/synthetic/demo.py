@@ -12,13 +12,13 @@ import glob
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
 import threading
 from collections import OrderedDict
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
