@@ -7,11 +7,9 @@ from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.data.dataset import SOURCE_NAMES
 from julia_core.data.images import MODE_NAMES, MODES, SIZES, open_image
 from julia_core.data.classes import CLASSES
-from julia_core.views.ui import data_dir, dataset_facts, images, open_dataset, sidebar
+from julia_core.views.ui import data_dir, dataset_facts, images, open_dataset, page
 
-st.title("Data")
-sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
-#           widgets after switch_page (checked again), so no test could see a shared sidebar
+page("Data")
 dataset = open_dataset()
 facts = dataset_facts(dataset) if dataset else None
 if facts is None:

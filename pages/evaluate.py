@@ -9,7 +9,7 @@ from julia_core.training.config import make_config
 from julia_core.views import mistakes
 from julia_core.views.figures import CELL_SCALES, CLASS_ORDERS, confusion_heatmap
 from julia_core.views.ui import (all_runs, data_dir, forget_runs, images, open_dataset, refit_notice, run_filter,
-                                run_label, runs_root, sidebar)
+                                run_label, runs_root, page)
 
 
 def image_grid(dataset_root: str, source: str, items: list[tuple[int, str]]) -> None:
@@ -61,9 +61,7 @@ def label_audit() -> None:
     st.dataframe(report.disputed, hide_index=True, width="stretch")
 
 
-st.title("Evaluate")
-sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
-#           widgets after switch_page (checked again), so no test could see a shared sidebar
+page("Evaluate")
 every = all_runs()
 if not evaluable(every):
     st.info("No run has finished an epoch yet: its validation predictions appear here after one.")

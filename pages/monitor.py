@@ -8,7 +8,7 @@ from julia_core.views.curves import (CURVES_CSV, comparison_table, config_differ
                                      find_chosen, needs_attention, options_against_accuracy, steps_per_epoch,
                                      system_frame, system_tags, tidy_curves)
 from julia_core.views.figures import curve_figure, options_parallel
-from julia_core.views.ui import all_runs, forget_runs, live_every, progress_text, run_filter, scalar_stream, sidebar
+from julia_core.views.ui import all_runs, forget_runs, live_every, progress_text, run_filter, scalar_stream, page
 
 
 def record_editor(run, known: list[str]) -> None:
@@ -57,9 +57,7 @@ def act(change, done: str) -> None:
     st.rerun()
 
 
-st.title("Monitor")
-sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
-#           widgets after switch_page (checked again), so no test could see a shared sidebar
+page("Monitor")
 run_list = all_runs()
 if not run_list:
     st.info("No runs yet: start one on the Train page.")

@@ -6,7 +6,7 @@ from julia_core.data.images import open_bytes, to_mode
 from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.predict.explain import MAX_IMAGES, explain, image_for_id
 from julia_core.views.figures import heat_map_figure, top_classes_figure
-from julia_core.views.ui import choose_ensemble, open_dataset, run_models, sidebar
+from julia_core.views.ui import choose_ensemble, open_dataset, run_models, page
 
 UPLOAD, CAMERA, BY_ID = "Upload images", "Take a photo", "A train or test ID"
 
@@ -40,9 +40,7 @@ def chosen_images(source: str, first_config) -> list[tuple[str, object]]:
     return found
 
 
-st.title("Predict")
-sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
-#           widgets after switch_page (checked again), so no test could see a shared sidebar
+page("Predict")
 chosen = choose_ensemble("predict")
 if not chosen:
     st.info("Pick a run to predict with.")

@@ -7,11 +7,9 @@ from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.predict import submission
 from julia_core.predict.ensemble import score_val, write_new_submission
 from julia_core.views.figures import predicted_classes
-from julia_core.views.ui import choose_ensemble, data_dir, open_dataset, runs_root, sidebar
+from julia_core.views.ui import choose_ensemble, data_dir, open_dataset, runs_root, page
 
-st.title("Submit")
-sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
-#           widgets after switch_page (checked again), so no test could see a shared sidebar
+page("Submit")
 dataset = open_dataset()
 if dataset is None:
     st.stop()

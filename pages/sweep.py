@@ -11,10 +11,9 @@ from julia_core.sweeps.space import KINDS, NOT_SEARCHABLE, OPTION_TYPES, PRUNERS
 from julia_core.sweeps.space import options_from_rows, parse_space
 from julia_core.training.config import PRESETS
 from julia_core.views.sweep_figures import sweep_figures
-from julia_core.views.ui import LIVE_SECONDS, all_runs, data_dir, forget_runs, runs_root, sidebar
+from julia_core.views.ui import LIVE_SECONDS, all_runs, data_dir, forget_runs, runs_root, page
 
-st.title("Sweep")
-sidebar()  # per page (see Monitor)
+page("Sweep")
 st.caption(f"Trials are ordinary runs in `{runs_root()}` on the data set `{data_dir()}`: Monitor, Evaluate, "
            "Submit, Stop and Resume work on them as on any run.")
 

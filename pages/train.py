@@ -9,11 +9,9 @@ from julia_core.data.dataset import SOURCE_NAMES, SOURCES
 from julia_core.data.images import MODE_NAMES, MODES, SIZES
 from julia_core.training.models import MODELS
 from julia_core.views.ui import (all_runs, data_dir, device_summary, ended_text, epoch_text, forget_runs, live_every,
-                                options_source, progress_text, runs_root, sidebar)
+                                options_source, progress_text, runs_root, page)
 
-st.title("Train")
-sidebar()  # per page, not once in dashboard.py: Streamlit 1.67's AppTest drops the entry script's
-#           widgets after switch_page (checked again), so no test could see a shared sidebar
+page("Train")
 st.caption(f"Data set `{data_dir()}` · runs into `{runs_root()}` · {device_summary()}")
 
 copied = options_source(st.query_params.get("from"))  # ?from=RUN: "use its options" from another page

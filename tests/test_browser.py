@@ -1,11 +1,13 @@
-"""One real-browser end-to-end run: Debian's chromium, headless, driven by Selenium.
+"""The real browser: Debian's chromium, headless, driven by Selenium.
 
-Start the app, start a one-epoch run from the Train page, wait for its curve on Monitor, open
-Evaluate, predict on Submit, download the CSV and check it; upload an image on Predict; then on
-Monitor tag the run, filter it out and back, archive it, show archived runs, restore it and
-delete it. Skips where chromium is absent (.ci/run installs it). JULIA_SCREENSHOTS=DIR also saves
+Every page opened first by its address after a fresh server start, inside the dashboard's
+frame. Then one end-to-end run: start the app, start a one-epoch run from the Train page, wait for
+its curve on Monitor, open Evaluate, predict on Submit, download the CSV and check it; upload an
+image on Predict; then on Monitor tag the run, filter it out and back, archive it, show archived
+runs, restore it and delete it. Skips where chromium is absent (.ci/run installs it). JULIA_SCREENSHOTS=DIR also saves
 a screenshot of every page there.
 """
+import contextlib
 import os
 import shutil
 import socket
@@ -33,28 +35,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def app_url(small_demo, tmp_path):
-    port = free_port()
-    env = dict(os.environ, JULIA_DATA=str(small_demo), JULIA_RUNS=str(tmp_path / "runs"),
-               JULIA_STATE=str(tmp_path / "state.json"))
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-                               "--server.headless", "true"], cwd=REPO_ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "streamlit.log", "wb"))
-    url = f"http://127.0.0.1:{port}"
+@contextlib.contextmanager
+def dashboard_servers(data: Path, runs: Path, folder: Path, count: int = 1):
+    """`count` servers of `streamlit run dashboard.py` on free ports, as `make run` starts it,
+    started together; yields their addresses."""
+    env = dict(os.environ, JULIA_DATA=str(data), JULIA_RUNS=str(runs), JULIA_STATE=str(folder / "state.json"))
+    servers = []
+    for _ in range(count):
+        port = free_port()
+        log = folder / f"streamlit-{port}.log"
+        servers.append((f"http://127.0.0.1:{port}", log, subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+             "--server.headless", "true"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))))
+    try:
+        for url, log, _ in servers:
+            wait_healthy(url, log)
+        yield [url for url, _, _ in servers]
+    finally:
+        for _, _, server in servers:
+            server.terminate()
+        for _, _, server in servers:
+            server.wait(10)
+
+
+def wait_healthy(url: str, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return
         except OSError:
             time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("the dashboard did not come up: " + (tmp_path / "streamlit.log").read_text()[-2000:])
-    yield url
-    server.terminate()
-    server.wait(10)
+    pytest.fail(f"the dashboard at {url} did not come up: " + log.read_text()[-2000:])
+
+
+@pytest.fixture
+def app_url(small_demo, tmp_path):
+    with dashboard_servers(small_demo, tmp_path / "runs", tmp_path) as [url]:
+        yield url
 
 
 @pytest.fixture
@@ -93,6 +111,11 @@ def wait_until(condition, timeout=60, message="condition"):
 
 def open_page(driver, url, path, title):
     driver.get(f"{url}/{path}")
+    wait_for_page(driver, title)
+
+
+def wait_for_page(driver, title):
+    """The page with this title drawn, its spinners gone, no exception shown."""
     wait_until(lambda: any(h.text == title for h in driver.find_elements(By.TAG_NAME, "h1")), 60, f"the {title} page")
     wait_until(lambda: not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]'), 60, "spinners")
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), f"{title}: an exception is shown"
@@ -233,3 +256,49 @@ def runs_records(root):
         [run] = list(root.glob("2*"))
         return json.loads((run / "record.json").read_text())
     return read
+
+
+def sidebar_navigation(driver) -> list[str]:
+    """The sidebar's page links as they read (each link's text is its icon's name, then its title)."""
+    return [link.text.split("\n")[-1].strip()
+            for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')]
+
+
+def test_every_page_opened_first_by_its_address_is_inside_the_dashboard(demo_run, small_demo, browser, tmp_path):
+    """Until st.navigation has run once in a server, Streamlit runs a pages/ file opened by its
+    address on its own (issue 29): each page is opened first after a fresh start, with its query
+    parameters, and must show the titled navigation, the wide layout and what the link asked for."""
+    from julia_core.runs.launcher import list_runs
+    from julia_core.views.curves import default_selection
+    from julia_core.views.ui import PAGES
+    runs = tmp_path / "runs"
+    shutil.copytree(demo_run[0], runs)
+    shutil.copytree(demo_run[1], runs / "20000101-000000-older")  # a second run, not Monitor's default
+    [linked] = [run.name for run in list_runs(runs) if run.name not in default_selection(list_runs(runs))]
+    query = {"monitor": f"?run={linked}", "train": f"?from={linked}", "evaluate": f"?run={linked}"}
+    titles = [title for _, title, _ in PAGES]
+    with dashboard_servers(small_demo, runs, tmp_path, count=len(PAGES)) as urls:  # a fresh server for each
+        tabs = []
+        for (name, _, _), url in zip(PAGES, urls):  # all opened at once: the servers start their pages together
+            browser.switch_to.new_window("tab")
+            browser.get(f"{url}/{name}{query.get(name, '')}")
+            tabs.append(browser.current_window_handle)
+        for (name, title, _), tab in zip(PAGES, tabs):
+            browser.switch_to.window(tab)
+            wait_for_page(browser, title)
+            wait_until(lambda: sidebar_navigation(browser) == titles, 30, f"{title}: the titled navigation")
+            main = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMainBlockContainer"]')
+            assert main.size["width"] > 1000, f"{title}: a narrow layout ({main.size['width']} px)"
+            if name == "monitor":
+                wait_until(lambda: chosen_runs(browser) == [linked], 30, f"Monitor: {linked} chosen")
+            elif name in ("train", "evaluate"):
+                label = "Copy the options of run ..." if name == "train" else "Run"
+                wait_until(lambda: browser.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]')
+                           .get_attribute("value").startswith(linked), 30, f"{title}: {linked} chosen")
+
+
+def chosen_runs(driver) -> list[str]:
+    """The runs chosen in Monitor's Runs box."""
+    box = next(box for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMultiSelect"]')
+               if box.find_element(By.TAG_NAME, "label").text.strip() == "Runs")
+    return [chip.get_attribute("aria-label") for chip in box.find_elements(By.CSS_SELECTOR, '[aria-label="Selected values"] [data-tag]')]

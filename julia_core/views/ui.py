@@ -27,6 +27,42 @@ from julia_core.views.curves import ScalarStream
 LIVE_SECONDS = 5
 
 
+# -- the frame every page shares -------------------------------------------------------------
+# (file under pages/, title, icon); the first is the start page.
+PAGES = [("data", "Data", ":material/photo_library:"), ("train", "Train", ":material/model_training:"),
+         ("monitor", "Monitor", ":material/monitoring:"), ("sweep", "Sweep", ":material/tune:"),
+         ("evaluate", "Evaluate", ":material/grid_on:"), ("submit", "Submit", ":material/upload_file:"),
+         ("predict", "Predict", ":material/image_search:")]
+_FRAMED = "_frame_ran_this_run"
+
+
+def frame():
+    """What dashboard.py does on every run before the page: wide layout, the demo set on a first
+    start, the titled navigation. Returns the page to run."""
+    st.set_page_config(page_title="Julia characters", page_icon=":material/abc:", layout="wide")
+    ensure_demo()
+    st.session_state[_FRAMED] = True
+    return st.navigation([st.Page(f"pages/{name}.py", title=title, icon=icon, default=index == 0)
+                          for index, (name, title, icon) in enumerate(PAGES)])
+
+
+def page(title: str) -> None:
+    """The top of every page: the frame checked, the title, the sidebar.
+
+    Until st.navigation has run once in a server process, Streamlit keeps its old 'pages/ folder'
+    mode and runs a page opened first by its address (a shared /monitor?run=A link, a bookmark) on
+    its own, without dashboard.py, under a bare list of file names (Streamlit issue 9624; AppTest
+    does the same on every run after switch_page). Such a run draws the frame here and runs the
+    page through it, as dashboard.py would have, then stops: the titled navigation, the wide
+    layout, this run's query parameters and clicks. Declaring the navigation also ends that mode
+    for the whole server. The sidebar is drawn per page for the same reason."""
+    if not st.session_state.pop(_FRAMED, False):
+        frame().run()
+        st.stop()
+    st.title(title)
+    sidebar()
+
+
 # -- which data set and runs folder ------------------------------------------------------------
 def initial_data_dir() -> Path:
     """JULIA_DATA when set at start, else the folder chosen last time, else the demo set."""
