@@ -18,8 +18,8 @@ from julia_core.data.images import SIZES
 
 
 # Config fields `train` takes no option for: --preset is its own, a refit and a sweep's trial are
-# made by --refit and `sweep`.
-NOT_TRAIN_OPTIONS = ("preset", "refit_of", "sweep", "trial")
+# made by --refit and `sweep`, a pre-training run by `pretrain`.
+NOT_TRAIN_OPTIONS = ("preset", "refit_of", "sweep", "trial", "synthetic", "fonts")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +61,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     resize.set_defaults(run=run_resize)
 
     add_train_parser(commands)
+    add_pretrain_parser(commands)
+    add_weights_parser(commands)
+    add_final_parser(commands)
 
     add_runs_parser(commands)
 
@@ -190,7 +193,9 @@ def add_train_parser(commands) -> None:
              "amp": "bf16 autocast where the device has bf16 in hardware (CUDA; CPUs with AVX512-BF16 or AMX)",
              "compile": "torch.compile the model",
              "name": "run name: letters, digits, '.', '_', '-'",
-             "init": "start from this run's best weights (a run directory or a .pt file)",
+             "init": "start from: shipped pretrained weights by name (`weights list`; the best preset's), a run "
+                     "directory (its best weights) or a .pt file",
+
              "pseudo_label": "teacher runs (comma-separated names or paths, on this run's split): the test images "
                              "they label confidently join the training set",
              "pseudo_threshold": "the teachers' mean top probability a test image needs (default 0.7)",
@@ -212,6 +217,70 @@ def add_train_parser(commands) -> None:
             kind = type(field.default) if field.default != "" else str
             train.add_argument(flag, type=kind, default=None, help=helps.get(field.name))
     train.set_defaults(run=run_train)
+
+
+def add_pretrain_parser(commands) -> None:
+    from julia_core.training.config import DEVICES, NORMALIZATIONS, PRESETS, PRETRAIN_EPOCHS, PRETRAIN_PER_CLASS
+    pretrain = commands.add_parser(
+        "pretrain", help="build pretrained weights: draw synthetic characters, pre-train on them, write the "
+                         "weights and their card (an ordinary run: Monitor shows it, stop and resume work)")
+    pretrain.add_argument("--like", choices=list(PRESETS), default="best",
+                          help="the preset whose model and input the weights are for (default: best)")
+    pretrain.add_argument("--per-class", type=int, default=PRETRAIN_PER_CLASS,
+                          help="synthetic characters per class (default %(default)s)")
+    pretrain.add_argument("--epochs", type=int, default=PRETRAIN_EPOCHS, help="(default %(default)s)")
+    pretrain.add_argument("--seed", type=int, default=0, help="seed of the drawing and the pre-training")
+    pretrain.add_argument("--model", default=None, help="default: the preset's")
+    pretrain.add_argument("--image-size", type=int, default=None, help="default: the preset's")
+    pretrain.add_argument("--mode", choices=("grey", "rgb"), default=None, help="default: the preset's")
+    pretrain.add_argument("--normalize", choices=NORMALIZATIONS, default=None, help="default: the preset's")
+    pretrain.add_argument("--fonts", type=Path, default=None,
+                          help="draw in the font files under this folder (default: the machine's; `make fonts` "
+                               "installs the 69 families the shipped weights were drawn in)")
+    pretrain.add_argument("--device", choices=DEVICES, default=None)
+    pretrain.add_argument("--name", default=None, help="run name (default: pretrain-MODEL-SIZE)")
+    pretrain.add_argument("--ship", metavar="NAME", nargs="?", const="", default=None,
+                          help="when it finishes, copy its weights into julia_core/weights/ (as NAME; default "
+                               "the name its card proposes)")
+    pretrain.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    pretrain.add_argument("--detach", action="store_true", help="start in the background (queued if busy) and return")
+    pretrain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pretrain.set_defaults(run=run_pretrain)
+
+
+def add_weights_parser(commands) -> None:
+    weights = commands.add_parser("weights", help="the pretrained weights that ship with the package: list, "
+                                                  "check, ship a pre-training run's")
+    actions = weights.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    actions.add_parser("list", help="each shipped weights file with its card")
+    check = actions.add_parser("check", help="checksums, loading, and the synthetic check set's accuracy here")
+    check.add_argument("names", metavar="NAME", nargs="*", help="default: all")
+    ship = actions.add_parser("ship", help="copy a finished `pretrain` run's weights and card into julia_core/weights/")
+    ship.add_argument("run_ref", metavar="RUN")
+    ship.add_argument("--name", default=None, help="default: the name its card proposes")
+    ship.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    weights.set_defaults(run=run_weights)
+
+
+def add_final_parser(commands) -> None:
+    from julia_core.training.config import PRESETS
+    final = commands.add_parser(
+        "final", help="data to final submission in one command: a validated run, its refits on every labelled "
+                      "image with seeds, their ensemble with TTA, the checked CSV (ordinary runs: resumable)")
+    final.add_argument("--preset", choices=list(PRESETS), default="best", help="(default: best)")
+    final.add_argument("--seeds", type=int, default=3, help="refits, one seed each, in the ensemble (default 3)")
+    final.add_argument("--name", default=None, help="the final's name (default: final-PRESET-TIME)")
+    final.add_argument("--data", type=Path, default=None, help="data set folder (default: $JULIA_DATA or the demo set)")
+    final.add_argument("--epochs", type=int, default=None, help="the validated run's epochs (default: the preset's)")
+    final.add_argument("--batch-size", type=int, default=None, help="(default: the preset's)")
+    final.add_argument("--no-tta", action="store_true", help="ensemble without test-time augmentation")
+    final.add_argument("--resume", metavar="NAME", default=None,
+                       help="continue a final: its stopped or failed runs resume, the next stage starts")
+    final.add_argument("--list", action="store_true", help="every final and where it stands")
+    final.add_argument("--detach", action="store_true",
+                       help="start the next stage and return (the runs go on; --resume NAME or Submit continues)")
+    final.add_argument("--runs", type=Path, default=None, help="runs folder (default: $JULIA_RUNS or runs/)")
+    final.set_defaults(run=run_final)
 
 
 def _data_dir(args) -> Path:
@@ -284,14 +353,22 @@ def run_train(args) -> int:
             return 0
         code = trainer.main(run_dir, launcher.claim_for_resume(run_dir), not args.no_progress, console=True)
     else:
-        config = _train_config(args)
-        if args.detach:
-            print(launcher.launch(config, runs_root).path)
-            return 0
-        run_dir = launcher.prepare_run(config, runs_root, claim=True)
-        code = trainer.main(run_dir, False, not args.no_progress, console=True)
+        run_dir, code = _start_run(_train_config(args), runs_root, args)
+        if run_dir is None:
+            return code
     print(run_dir.path)
     return code
+
+
+def _start_run(config, runs_root: Path, args):
+    """Queued with --detach (its folder printed; (None, 0)), else trained here: (its folder, the
+    trainer's exit code)."""
+    from julia_core.runs import launcher, trainer
+    if args.detach:
+        print(launcher.launch(config, runs_root).path)
+        return None, 0
+    run_dir = launcher.prepare_run(config, runs_root, claim=True)
+    return run_dir, trainer.main(run_dir, False, not args.no_progress, console=True)
 
 
 REFIT_OPTIONS = ("preset", "refit_of", "epochs", "device")  # what a refit may change of its run
@@ -330,6 +407,122 @@ def _run_detached_trainer(args) -> int:
         return trainer.main(RunDir(args.run_dir), args.resume_in_place, not args.no_progress, console=False)
     finally:
         StopFlag.restore(previous)
+
+
+def run_pretrain(args) -> int:
+    from julia_core.runs.status import FINISHED
+    from julia_core.training import weights
+    from julia_core.training.config import make_config
+    from julia_core.training.pretrain import pretraining_run_config
+    mode = {"grey": "L", "rgb": "RGB", None: None}[args.mode]
+    like = make_config(args.like, init="", pretrain=0, seed=args.seed, model=args.model, image_size=args.image_size,
+                       mode=mode, normalize=args.normalize, device=args.device)
+    name = args.name or f"pretrain-{like.model}-{like.image_size}"
+    fonts = settings.portable_path(args.fonts.expanduser().resolve()) if args.fonts else ""
+    config = pretraining_run_config(dataclasses.replace(like, name=name), args.per_class, args.epochs, fonts)
+    run_dir, code = _start_run(config, _runs_dir(args), args)
+    if run_dir is None:
+        return code
+    print(run_dir.path)
+    if args.ship is not None and code == 0 and run_dir.read_status().state == FINISHED:
+        card = weights.ship(run_dir.path, args.ship or None)
+        print(f"shipped {weights.weights_file(card.name)}: {card.describe()}")
+    return code
+
+
+def run_weights(args) -> int:
+    from julia_core.training import weights
+    if args.action == "ship":
+        from julia_core.runs import launcher
+        run_dir = launcher.resolve_run(_runs_dir(args), args.run_ref)
+        card = weights.ship(run_dir.path, args.name)
+        print(f"shipped {weights.weights_file(card.name)}: {card.describe()}")
+        return 0
+    found, problems = weights.cards()
+    if args.action == "list":
+        for card in found:
+            print(f"{card.describe()}\n  {card.bytes / 2**20:.1f} MB {card.storage}, sha256 {card.sha256[:16]}..., "
+                  f"torch {card.torch}, from run {card.run}\n  rebuild: {card.command}")
+        for problem in problems:
+            print(f"damaged: {problem}")
+        if not found and not problems:
+            print(f"no shipped weights in {weights.WEIGHTS_DIR}")
+        return 1 if problems else 0
+    return _check_weights(args.names or [card.name for card in found], problems)
+
+
+def _check_weights(names: list[str], problems: list[str]) -> int:
+    """Each named file loaded through its checksum into its model, and its synthetic check set's
+    accuracy measured with this machine's fonts."""
+    from julia_core.training import weights
+    from julia_core.training.config import TrainConfig
+    from julia_core.training.models import build_model
+    from julia_core.training.pretrain import check_accuracy, synthetic_fonts
+    failed = list(problems)
+    for name in names:
+        try:
+            card = weights.read_card(name)
+            model = build_model(card.model, card.channels)
+            model.load_state_dict(weights.load_weights(name, card.model, card.mode))
+            config = TrainConfig(model=card.model, image_size=card.image_size, mode=card.mode,
+                                 normalize=card.normalize, source="original")
+            accuracy = check_accuracy(model, config, synthetic_fonts())
+            print(f"{name}: checksum ok, loads into {card.model}; synthetic check set {accuracy:.3f} with this "
+                  f"machine's fonts ({card.check_accuracy:.3f} on its card, drawn in "
+                  f"{len(card.synthetic.get('font_families', []))} families)")
+        except EXPECTED_ERRORS as err:
+            failed.append(one_line(err))
+    for problem in failed:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def run_final(args) -> int:
+    from julia_core.runs import final
+    runs_root = _runs_dir(args)
+    if args.list:
+        for plan, problem in final.list_plans(runs_root):
+            if plan is None:
+                print(f"damaged: {problem}")
+                continue
+            state = final.advance(plan, runs_root)
+            estimate = f", estimate {state.estimate:.4f}" if state.estimate is not None else ""
+            print(f"{plan.name}: {state.stage}{estimate}: {state.message}")
+        return 0
+    if args.resume:
+        state = final.advance(final.load_plan(runs_root, args.resume), runs_root, resume=True)
+    else:
+        options = {key: value for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size))
+                   if value is not None}
+        plan = final.FinalPlan(args.name or final.default_name(args.preset), args.preset, args.seeds,
+                               settings.portable_path(_data_dir(args)), not args.no_tta, options)
+        state = final.start(plan, runs_root)
+    print(f"{state.plan.name}: {state.stage}: {state.message}", flush=True)
+    if args.detach:
+        return 0
+    return _follow_final(state, runs_root)
+
+
+def _follow_final(state, runs_root: Path, every: float = 5.0) -> int:
+    """Advance the final until it is done or stalls, saying each change; Ctrl-C leaves its runs going."""
+    from julia_core.runs import final
+    said = state.message
+    try:
+        while state.stage not in (final.DONE, final.STALLED):
+            time.sleep(every)
+            state = final.advance(state.plan, runs_root)
+            if state.message != said:
+                print(f"{state.plan.name}: {state.stage}: {state.message}", flush=True)
+                said = state.message
+    except KeyboardInterrupt:
+        print(f"the runs go on; python -m julia_core final --resume {state.plan.name} follows them again",
+              file=sys.stderr)
+        return 130
+    if state.stage == final.STALLED:
+        return 1
+    estimate = f" (estimate: validation accuracy {state.estimate:.4f})" if state.estimate is not None else ""
+    print(f"{state.submission}{estimate}")
+    return 0
 
 
 def _train_config(args):

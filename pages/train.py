@@ -9,7 +9,7 @@ from julia_core.data.dataset import SOURCE_NAMES, SOURCES
 from julia_core.data.images import MODE_NAMES, MODES, SIZES
 from julia_core.training.models import MODELS
 from julia_core.views.ui import (all_runs, data_dir, device_summary, ended_text, epoch_text, forget_runs, live_every,
-                                options_source, progress_text, runs_root, page)
+                                options_source, page, progress_text, runs_root, start_choices)
 
 page("Train")
 st.caption(f"Data set `{data_dir()}` · runs into `{runs_root()}` · {device_summary()}")
@@ -39,7 +39,8 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
     """Every training option, starting from the preset's values; returns them as a dict."""
     d = defaults
     sources = weight_sources(all_runs())
-    labels = {str(r.path): f"{r.name} ({r.model}, {MODE_NAMES[r.config.mode]})" for r in sources}
+    labels = {str(r.path): f"{r.name} ({r.model}, {MODE_NAMES[r.config.mode]})" for r in sources}  # teachers
+    starts = start_choices(sources, d.init)
     sizes = sorted({*SIZES, d.image_size})  # a run copied from a sweep may have searched another size
     a, b, c = st.columns(3)
     values = {  # what people change first, in view
@@ -51,6 +52,10 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
         "augment": b.slider("Augmentation strength", 0.0, 1.0, d.augment, key=f"{key}aug"),
         "device": c.selectbox("Device", DEVICES, index=DEVICES.index(d.device), key=f"{key}device"),
         "name": a.text_input("Run name (optional)", "", key=f"{key}name", placeholder=launcher.default_name(d)),
+        "init": b.selectbox("Start from", list(starts), index=list(starts).index(d.init), key=f"{key}init",
+                            format_func=starts.get,
+                            help="pretrained weights that ship with the package (made from synthetic characters "
+                                 "only), a finished run's weights, or a random start; same model and colour mode"),
     }
     advanced = st.expander("Advanced: colour, optimiser, regularisation, pre-training, pseudo-labels, hardware")
     a, b, c = advanced.columns(3)
@@ -67,10 +72,6 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
         "label_smoothing": c.number_input("Label smoothing", 0.0, 0.99, d.label_smoothing, key=f"{key}ls"),
         "mixup": b.number_input("Mixup alpha (0: off)", 0.0, 10.0, d.mixup, key=f"{key}mixup"),
         "cutmix": c.number_input("CutMix alpha (0: off)", 0.0, 10.0, d.cutmix, key=f"{key}cutmix"),
-        "init": a.selectbox("Start from the weights of", [""] + [str(r.path) for r in sources], key=f"{key}init",
-                            format_func=lambda p: labels.get(p, "nothing (random start)"),
-                            help="fine-tune a finished run's best checkpoint, e.g. one pre-trained on "
-                                 "synthetic characters; same model and colour mode"),
         "pretrain": b.number_input("Pre-train: synthetic images per class (0: off)", 0, 5000, d.pretrain,
                                    step=100, key=f"{key}pretrain",
                                    help="first learn characters drawn in every font on this machine, then the "

@@ -33,6 +33,7 @@ from julia_core.runs.listing import Run, load_run, scan
 from julia_core.runs.status import FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Status, new_status, now
 from julia_core.runs.store import RunDir
 from julia_core.training.config import TrainConfig, validate
+from julia_core.training import weights
 from julia_core.training.device import check_gpu_count
 from julia_core.training.models import build_model
 
@@ -139,13 +140,17 @@ def prepare_run(config: TrainConfig, runs_root: Path, claim: bool = False) -> Ru
     in this process (a foreground run, which no listing may start a second time). The data set
     and the device are checked first, so a bad choice is an error now, not a failed run later."""
     validate(config)
-    dataset = KaggleDataset(Path(config.data).expanduser())
-    if config.source not in dataset.sources("train"):
-        raise RunError(f"{dataset.root}: has no {folder_name('train', config.source)}/ folder "
-                       f"(source {config.source!r}); choose the other source")
+    if config.synthetic:  # a pre-training run draws its set when it starts
+        if config.fonts and not Path(config.fonts).expanduser().is_dir():
+            raise RunError(f"{config.fonts}: no such font folder")
+    else:
+        dataset = KaggleDataset(Path(config.data).expanduser())
+        if config.source not in dataset.sources("train"):
+            raise RunError(f"{dataset.root}: has no {folder_name('train', config.source)}/ folder "
+                           f"(source {config.source!r}); choose the other source")
     check_gpu_count(config.device, config.gpus)  # the device, and no more GPUs than there are
     if config.init:
-        config = dataclasses.replace(config, init=settings.portable_path(check_init(config)))
+        config = dataclasses.replace(config, init=check_init(config))
     if config.pseudo_label:
         config = dataclasses.replace(config, pseudo_label=teacher_paths(config, runs_root))
     config = dataclasses.replace(config, data=settings.portable_path(config.data))  # no home path shared
@@ -156,16 +161,18 @@ def prepare_run(config: TrainConfig, runs_root: Path, claim: bool = False) -> Ru
     return RunDir.create(runs_root, config.name or default_name(config), config, status)
 
 
-def check_init(config: TrainConfig) -> Path:
-    """The weights a run starts from must exist and fit its model and colour mode; returns the file."""
-    path = store.init_weights_path(config.init)
-    weights = store.load_init_weights(path, config.model)
+def check_init(config: TrainConfig) -> str:
+    """The weights a run starts from must exist and fit its model and colour mode; returns how the
+    run's config names them (shipped weights by name, a file as a portable path)."""
+    shipped = weights.is_shipped_name(config.init)
+    path = config.init if shipped else store.init_weights_path(config.init)
+    state = store.load_init_weights(path, config.model, config.mode)
     try:
-        build_model(config.model, 1 if config.mode == "L" else 3).load_state_dict(weights)
+        build_model(config.model, 1 if config.mode == "L" else 3).load_state_dict(state)
     except RuntimeError:
         raise RunError(f"{path}: its weights do not fit a {config.model} for {config.mode} images "
                        "(trained in the other colour mode?)") from None
-    return path
+    return config.init if shipped else settings.portable_path(path)
 
 
 def teacher_paths(config: TrainConfig, runs_root: Path) -> str:

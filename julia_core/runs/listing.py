@@ -65,6 +65,12 @@ class Run:
         return self.config is not None and self.config.is_refit
 
     @property
+    def is_pretraining(self) -> bool:
+        """A `pretrain` run: it learns synthetic characters and ends with shippable weights, not a
+        model of the competition's data (nothing to evaluate on it, submit or refit)."""
+        return self.config is not None and self.config.synthetic > 0
+
+    @property
     def refit_of(self) -> str:
         return self.config.refit_of if self.config else ""
 
@@ -151,13 +157,14 @@ def weight_sources(runs: list[Run]) -> list[Run]:
 def submittable(runs: list[Run]) -> list[Run]:
     """Finished runs with the checkpoint they predict with (best.pt; a refit's last.pt): what
     Submit predicts the test split with, refits included."""
-    return [run for run in runs if run.state == FINISHED and run.has_checkpoint(prediction_checkpoint(run.config))]
+    return [run for run in runs if run.state == FINISHED and not run.is_pretraining
+            and run.has_checkpoint(prediction_checkpoint(run.config))]
 
 
 def evaluable(runs: list[Run]) -> list[Run]:
     """What Evaluate offers: runs with validation predictions, finished ones first (newest first
     within each); then finished refits, for which it names the run whose validation to look at."""
-    found = [run for run in runs if not run.damaged and run.dir.val_predictions_file.is_file()]
+    found = [run for run in runs if not run.damaged and not run.is_pretraining and run.dir.val_predictions_file.is_file()]
     refits = [run for run in runs if run.state == FINISHED and run.is_refit]
     return sorted(found, key=lambda run: run.state != FINISHED) + refits
 

@@ -23,8 +23,9 @@ MAX_NAME = 64  # training.config.NAME_PATTERN's limit
 
 
 def can_refit(run: Run) -> bool:
-    """Whether a run offers "Refit on all labelled images": finished and not a refit itself."""
-    return run.state == FINISHED and not run.is_refit
+    """Whether a run offers "Refit on all labelled images": finished, not a refit itself, not a
+    pre-training run."""
+    return run.state == FINISHED and not run.is_refit and not run.is_pretraining
 
 
 def check_refittable(run: Run) -> TrainConfig:
@@ -36,6 +37,8 @@ def check_refittable(run: Run) -> TrainConfig:
         raise RunError(f"{run.name} is itself a refit of {config.refit_of}: refit {config.refit_of} instead")
     if run.state != FINISHED:
         raise RunError(f"{run.name} is {run.state}: only a finished run has a recipe and length to refit")
+    if config.synthetic:
+        raise RunError(f"{run.name} pre-trains on synthetic characters: start a run from its weights instead")
     KaggleDataset(Path(config.data).expanduser())  # a DataError naming the folder if it is gone or broken
     return config
 

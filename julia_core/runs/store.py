@@ -40,6 +40,7 @@ from julia_core.data.classes import NUM_CLASSES
 from julia_core.errors import RunDamaged, RunError
 from julia_core.files import write_atomic, write_text_atomic
 from julia_core.runs.status import Status, check_fields, json_kind, now
+from julia_core.training import weights
 from julia_core.training.config import ConfigError, TrainConfig, validate
 
 BEST, LAST = "best", "last"
@@ -390,8 +391,11 @@ def init_weights_path(ref: str | Path) -> Path:
         return run_dir.checkpoint_file(BEST)  # loading it then says what is wrong
 
 
-def load_init_weights(ref: str | Path, model_name: str, map_location="cpu") -> dict:
-    """The model weights another run left, for a run that starts from them (fine-tuning)."""
+def load_init_weights(ref: str | Path, model_name: str, mode: str, map_location="cpu") -> dict:
+    """The model weights a run starts from (fine-tuning): shipped weights by name
+    (julia_core.training.weights), or those another run left (its folder or a checkpoint file)."""
+    if isinstance(ref, str) and weights.is_shipped_name(ref):
+        return weights.load_weights(ref, model_name, mode, map_location)
     path = init_weights_path(ref)
     checkpoint = load_checkpoint(path, map_location)
     trained = (checkpoint.get("config") or {}).get("model")

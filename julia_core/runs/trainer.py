@@ -40,7 +40,8 @@ from julia_core.training.tensors import Data, load_data
 from julia_core.training.device import check_gpu_count, cpu_threads, device_name, select_device
 from julia_core.training.loop import EpochResult, TrainState, evaluate, no_op, train_one_epoch
 from julia_core.training.models import build_model, count_parameters
-from julia_core.training.pretrain import pretrained_weights
+from julia_core.training.pretrain import draw_synthetic_data, export_pretrained, pretrained_weights
+from julia_core.training.weights import RUN_STEM
 from julia_core.training.stop_flag import StopFlag
 
 log = logging.getLogger("julia_core.trainer")
@@ -275,6 +276,9 @@ def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
             torch.cuda.set_device(device)
     if config.batch_size % peers.world:
         raise ConfigError(f"batch size {config.batch_size} must divide evenly over {peers.world} processes")
+    if config.synthetic and not draw_synthetic(config, claim):
+        log.info("stopped while drawing the synthetic set; Resume draws it again")
+        return STOPPED
     torch.manual_seed(config.seed)
     data = prepare_data(config, device)
     steps_per_epoch = len(data.train_y) // config.batch_size
@@ -301,9 +305,28 @@ def fit(config: TrainConfig, run_dir: RunDir, claim: Claim | None, resume: bool,
         record.close()
         if result == FINISHED:
             write_test_predictions(state.model, data, config, run_dir)
+            if config.synthetic:
+                card = export_pretrained(state.model, config, run_dir.path)
+                log.info("wrote %s.pt and its card: %s; ship it with: python -m julia_core weights ship %s",
+                         RUN_STEM, card.describe(), run_dir.name)
     if peers.world > 1:
         dist.destroy_process_group()
     return result
+
+
+def draw_synthetic(config: TrainConfig, claim: Claim | None) -> bool:
+    """A pre-training run's synthetic set, drawn at its start (the status shows how far); False
+    when a stop request ended the drawing."""
+    show = claim.update if claim else no_op
+    total = config.synthetic * 62
+
+    def on_progress(done: int, _total: int) -> None:
+        if done % 4096 < 64 or done == total:  # a status write every 64 chunks, not every chunk
+            show(phase=f"drawing {total} synthetic characters: {done} drawn")
+    show(phase=f"drawing {total} synthetic characters")
+    drawn = draw_synthetic_data(config, on_progress)
+    show(phase=None)
+    return drawn
 
 
 def prepare_data(config: TrainConfig, device: torch.device) -> Data:
@@ -327,7 +350,7 @@ def starting_weights(state: TrainState, config: TrainConfig, run_dir: RunDir, cl
         p = state.progress
         log.info("resumed from checkpoints/last.pt: epoch %d, batch %d, step %d", p.epoch, p.batch, p.step)
     elif config.init:
-        state.model.load_state_dict(load_init_weights(config.init, config.model, map_location=device))
+        state.model.load_state_dict(load_init_weights(config.init, config.model, config.mode, map_location=device))
         log.info("started from the weights in %s", config.init)
     elif config.pretrain:
         started = time.perf_counter()

@@ -30,7 +30,7 @@ class SpaceError(JuliaError):
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "hyperband", "none")
 # Options a sweep sets itself, or that name a run rather than shape a recipe.
-NOT_SEARCHABLE = ("data", "name", "preset", "refit_of", "group", "sweep", "trial", "folds", "fold")
+NOT_SEARCHABLE = ("data", "name", "preset", "refit_of", "group", "sweep", "trial", "folds", "fold", "synthetic", "fonts")
 OPTION_TYPES = {f.name: type(f.default) for f in fields(TrainConfig)}
 TOP_LEVEL = ("preset", "sampler", "pruner", "trials", "timeout_minutes", "options", "seed",
              "startup_trials", "warmup_epochs")

@@ -58,11 +58,13 @@ class DemoSet:
     fonts: list[str]
 
 
-def available_fonts() -> list[str]:
-    """Pillow's built-in font first, then every TrueType/OpenType file that draws all 62 classes
-    as Latin letters: symbol, dingbat, keyboard, small-caps and incomplete fonts would draw wrong
-    labels."""
-    paths = sorted({path for pattern in FONT_PATTERNS for path in glob.glob(pattern, recursive=True)})
+def available_fonts(folder: str | Path | None = None) -> list[str]:
+    """Pillow's built-in font first, then every TrueType/OpenType file (the machine's, or those
+    under `folder`) that draws all 62 classes as Latin letters: symbol, dingbat, keyboard,
+    small-caps and incomplete fonts would draw wrong labels."""
+    patterns = (FONT_PATTERNS if folder is None else
+                [str(Path(folder).expanduser() / "**" / f"*.{kind}") for kind in ("ttf", "otf", "TTF", "OTF")])
+    paths = sorted({path for pattern in patterns for path in glob.glob(pattern, recursive=True)})
     families = _font_verdicts(paths)
     _known_families.update(families)
     return [BUILTIN_FONT] + [path for path in paths if families[path]]
@@ -180,6 +182,11 @@ def font_families(fonts: tuple[str, ...]) -> list[list[str]]:
     for name in fonts:
         groups.setdefault(_family_name(name), []).append(name)
     return [groups[family] for family in sorted(groups)]
+
+
+def family_names(fonts: list[str]) -> list[str]:
+    """The family names of these fonts, sorted."""
+    return sorted({_family_name(font) for font in fonts})
 
 
 def _family_name(font: str) -> str:
@@ -331,8 +338,10 @@ class DrawingStopped(Exception):
 class Drawing:
     """How a set is drawn. `processes`: the workers may be processes, which only a process whose
     __main__ can be imported again may ask for (the CLI and the trainer, never Streamlit, which
-    runs each page as __main__). `should_stop` is asked after every 64 images."""
+    runs each page as __main__). `should_stop` is asked after every 64 images. `fonts`: the font
+    files to draw in (default: the machine's, available_fonts())."""
     workers: int | None = None          # default: one per core
+    fonts: tuple[str, ...] | None = None
     processes: bool = False
     progress: Callable[[int, int], None] | None = None
     should_stop: Callable[[], bool] | None = None
@@ -379,14 +388,14 @@ def generate_demo(out: Path, train_per_class: int = 60, test_per_class: int = 20
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return DemoSet(out, len(labels), len(answers), machine_fonts())
+    return DemoSet(out, len(labels), len(answers), list(drawing.fonts or machine_fonts()))
 
 
 def _render_all(jobs, staging: Path, seed: int, drawing: Drawing) -> None:
     chunks = [jobs[start:start + 64] for start in range(0, len(jobs), 64)]
     workers = drawing.workers or os.cpu_count() or 1
     if drawing.processes and workers > 1 and len(jobs) >= PROCESSES_FROM:
-        machine_fonts()  # the family names, known before they are handed to the processes
+        available_fonts()  # the family names, known before they are handed to the processes
         # spawn, not fork: the trainer has CUDA and its own threads by now
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_drawing_process, initargs=(dict(_known_families),))
@@ -402,7 +411,7 @@ def _render_all(jobs, staging: Path, seed: int, drawing: Drawing) -> None:
 def _draw_with(pool, chunks: list, staging: Path, seed: int, drawing: Drawing) -> None:
     """Every chunk drawn by the pool's workers (each image from its own seed: any order gives the
     same set)."""
-    fonts, total, done = machine_fonts(), sum(map(len, chunks)), 0
+    fonts, total, done = list(drawing.fonts or machine_fonts()), sum(map(len, chunks)), 0
     try:
         futures = [pool.submit(_write_chunk, chunk, str(staging), seed, fonts) for chunk in chunks]
         for finished in as_completed(futures):

@@ -18,7 +18,8 @@ import torch
 from julia_core import settings
 from julia_core.files import write_atomic
 from julia_core.synthetic import demo  # through the module: tests stand in for the machine's fonts
-from julia_core.training.config import TrainConfig
+from julia_core.training import weights
+from julia_core.training.config import ConfigError, TrainConfig
 from julia_core.training.tensors import load_data
 from julia_core.training.device import computes_in_bf16
 from julia_core.training.loop import TrainState, evaluate, train_one_epoch
@@ -30,11 +31,21 @@ SYNTHETIC_SEED_OFFSET = 1  # the synthetic set's seed is not the demo set's: oth
 FEW_FAMILIES = 20          # a stock system has 3-10 font families; varied letter shapes help
 
 
-def synthetic_set(per_class: int, seed: int) -> Path | None:
+def synthetic_fonts(folder: str = "") -> list[str]:
+    """The fonts a synthetic set is drawn in: those under `folder`, or the machine's."""
+    return demo.available_fonts(folder) if folder else demo.machine_fonts()
+
+
+def synthetic_root(per_class: int, seed: int, fonts: list[str]) -> Path:
+    """Where the synthetic set of this size, seed and fonts is cached."""
+    return settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{demo.fonts_digest(fonts)}"
+
+
+def synthetic_set(per_class: int, seed: int, fonts_folder: str = "") -> Path | None:
     """The cached synthetic train-only set of `per_class` images per class (made when missing);
     None when a stop request ended the drawing."""
-    fonts = demo.machine_fonts()  # new fonts on the machine: a new set
-    root = settings.cache_dir() / "synthetic" / f"{per_class}-per-class-seed{seed}-fonts-{demo.fonts_digest(fonts)}"
+    fonts = synthetic_fonts(fonts_folder)  # new fonts on the machine: a new set
+    root = synthetic_root(per_class, seed, fonts)
     if not (root / "trainLabels.csv").is_file():
         families = len(demo.font_families(tuple(fonts)))
         if families < FEW_FAMILIES:
@@ -43,7 +54,8 @@ def synthetic_set(per_class: int, seed: int) -> Path | None:
         started = time.perf_counter()
         try:
             demo.generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True,
-                               drawing=demo.Drawing(processes=True, should_stop=lambda: StopFlag.requested))
+                               drawing=demo.Drawing(processes=True, fonts=tuple(fonts),
+                                                    should_stop=lambda: StopFlag.requested))
         except demo.DrawingStopped as stopped:
             log.info("drawing the synthetic set: %s", stopped)
             return None
@@ -71,7 +83,7 @@ def pretrain_config(config: TrainConfig, data: Path) -> TrainConfig:
                                seed=pretraining_seed(config), pretrain_seed=-1,
                                folds=0, fold=0, group="", mixup=0.0, cutmix=0.0, init="", pretrain=0,
                                pseudo_label="", split_seed=-1, name="", preset="", gpus=1, refit_of="",
-                               sweep="", trial=-1,
+                               sweep="", trial=-1, synthetic=0,
                                **PRETRAIN_RECIPE)
 
 
@@ -88,7 +100,7 @@ def weights_path(config: TrainConfig, device: torch.device) -> Path:
     shaping = {key: value for key, value in pretrain_config(config, Path()).to_dict().items()
                if key not in NOT_SHAPING}
     shaping.update(per_class=config.pretrain, torch=torch.__version__.split("+")[0],
-                   fonts=demo.fonts_digest(demo.machine_fonts()),
+                   fonts=demo.fonts_digest(synthetic_fonts(config.fonts)),
                    precision="bf16" if computes_in_bf16(device, config.amp) else "float32")
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return settings.cache_dir() / "pretrained" / f"{config.model}-{digest}.pt"
@@ -101,7 +113,7 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     if path.is_file():
         log.info("pre-trained weights from the cache: %s", path.name)
         return torch.load(path, map_location=device, weights_only=True)
-    synthetic_root = synthetic_set(config.pretrain, pretraining_seed(config))
+    synthetic_root = synthetic_set(config.pretrain, pretraining_seed(config), config.fonts)
     if synthetic_root is None:
         return None
     synthetic = pretrain_config(config, synthetic_root)
@@ -127,3 +139,90 @@ def pretrained_weights(config: TrainConfig, device: torch.device, on_epoch=None)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda file: torch.save(weights, file))
     return weights
+
+
+# -- a pre-training run: the synthetic set as its data, shippable weights as its result ----------
+def pretraining_run_config(like: TrainConfig, per_class: int, epochs: int, fonts: str = "") -> TrainConfig:
+    """A run that learns `per_class` synthetic characters per class with `like`'s model and input
+    (the recipe `like` would pre-train with), drawn in the fonts under `fonts` or the machine's;
+    its data is where that set is cached."""
+    base = dataclasses.replace(like, pretrain=per_class, pretrain_epochs=epochs, init="", fonts=fonts)
+    root = synthetic_root(per_class, pretraining_seed(base), synthetic_fonts(fonts))
+    return dataclasses.replace(pretrain_config(base, root), synthetic=per_class, fonts=fonts, device=like.device,
+                               name=like.name, preset=like.preset, amp=like.amp, eval_batch_size=like.eval_batch_size)
+
+
+def draw_synthetic_data(config: TrainConfig, on_progress=None) -> bool:
+    """A pre-training run's set drawn into its `data` folder when not there yet; False when a stop
+    request ended the drawing."""
+    root = Path(config.data).expanduser()
+    if not root.name.startswith(f"{config.synthetic}-per-class-seed{config.seed}-fonts-"):
+        # never a data set: the weights' card says they saw synthetic characters only
+        raise ConfigError(f"{root}: a pre-training run's data must be its own synthetic set (`pretrain` makes "
+                          "such a run), not a data set")
+    if (root / "trainLabels.csv").is_file():
+        return True
+    fonts = synthetic_fonts(config.fonts)
+    started = time.perf_counter()
+    try:
+        demo.generate_demo(root, config.synthetic, 0, config.seed + SYNTHETIC_SEED_OFFSET, force=True,
+                           drawing=demo.Drawing(processes=True, fonts=tuple(fonts), progress=on_progress,
+                                                should_stop=lambda: StopFlag.requested))
+    except demo.DrawingStopped as stopped:
+        log.info("drawing the synthetic set: %s", stopped)
+        return False
+    log.info("drew %d synthetic characters in %d font families in %.0f s", config.synthetic * 62,
+             len(demo.font_families(tuple(fonts))), time.perf_counter() - started)
+    return True
+
+
+def pretrain_command(config: TrainConfig) -> str:
+    """The command that makes a pre-training run like this one again."""
+    like = config.preset or "fast"
+    parts = ["python -m julia_core pretrain", f"--like {like}", f"--per-class {config.synthetic}",
+             f"--epochs {config.epochs}", f"--seed {config.seed}"]
+    from julia_core.training.config import PRESETS
+    shape = PRESETS.get(like, {})
+    for option in ("model", "image_size", "mode", "normalize"):
+        if shape.get(option, getattr(TrainConfig, option)) != getattr(config, option):
+            value = {"L": "grey", "RGB": "rgb"}.get(config.mode) if option == "mode" else getattr(config, option)
+            parts.append(f"--{option.replace('_', '-')} {value}")
+    if config.fonts:
+        parts.append(f"--fonts {config.fonts}")
+    return " ".join(parts)
+
+
+def check_accuracy(model, config: TrainConfig, fonts: list[str]) -> float:
+    """Accuracy on the synthetic check set: the demo generator's CHECK_SEED characters in `fonts`,
+    at the run's input (drawn once into the cache)."""
+    from julia_core.data.dataset import KaggleDataset
+    from julia_core.training.tensors import run_images
+    root = settings.cache_dir() / "synthetic" / f"check-{weights.CHECK_PER_CLASS}-seed{weights.CHECK_SEED}-fonts-{demo.fonts_digest(fonts)}"
+    if not (root / "trainLabels.csv").is_file():
+        demo.generate_demo(root, weights.CHECK_PER_CLASS, 0, weights.CHECK_SEED, force=True,
+                           drawing=demo.Drawing(fonts=tuple(fonts)))
+    images = run_images(KaggleDataset(root), "train", config)
+    device = next(model.parameters()).device
+    return evaluate(model, torch.from_numpy(images.images).to(device), torch.from_numpy(images.labels), config).acc
+
+
+def export_pretrained(model, config: TrainConfig, run_folder: Path) -> weights.WeightsCard:
+    """weights.pt and weights.json in the run folder: the model's weights in float16 and their card."""
+    fonts = synthetic_fonts(config.fonts)
+    families = demo.family_names(fonts)
+    colour = "grey" if config.mode == "L" else "rgb"
+    card = weights.WeightsCard(
+        name=f"{config.model}-{config.image_size}-{colour}-synth", model=config.model,
+        image_size=config.image_size, mode=config.mode, normalize=config.normalize, storage="float16",
+        synthetic=dict(per_class=config.synthetic, seed=config.seed + SYNTHETIC_SEED_OFFSET,
+                       generator="julia_core.synthetic.demo", font_families=families,
+                       fonts_digest=demo.fonts_digest(fonts), font_files=len(fonts), val_fraction=config.val_fraction),
+        pretraining=dict(epochs=config.epochs, seed=config.seed, optimizer=config.optimizer, lr=config.lr,
+                         schedule=config.schedule, batch_size=config.batch_size, weight_decay=config.weight_decay,
+                         label_smoothing=config.label_smoothing, augment=config.augment,
+                         channels_last=config.channels_last),
+        check_accuracy=round(check_accuracy(model, config, fonts), 4), sha256="", bytes=0,
+        torch=torch.__version__.split("+")[0], command=pretrain_command(config), run=run_folder.name,
+        notes=[f"synthetic check set: {weights.CHECK_PER_CLASS} characters per class drawn by the demo generator "
+               f"with seed {weights.CHECK_SEED} in the same fonts"])
+    return weights.write_weights(model.state_dict(), card, run_folder, stem=weights.RUN_STEM)

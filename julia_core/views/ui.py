@@ -14,8 +14,10 @@ from julia_core.runs.listing import Run
 from julia_core.runs.refit import refit_families
 from julia_core.runs.store import prediction_checkpoint
 from julia_core.predict.ensemble import load_run_model
+from julia_core.training import weights
 from julia_core.training.device import machine_summary, select_device
 from julia_core.data.dataset import KaggleDataset, LoadedImages
+from julia_core.data.images import MODE_NAMES
 from julia_core.errors import EXPECTED_ERRORS, one_line
 from julia_core.data.facts import DatasetFacts, gather_facts
 from julia_core.synthetic.demo import generate_demo
@@ -248,6 +250,19 @@ def choose_ensemble(key: str) -> list[Run]:
                           help="a refit's seeds in one choice (Evaluate's 'Refit on all labelled images' makes them)")
     return st.multiselect("Runs (several: mean of their class probabilities)", finished,
                           default=families.get(family, finished[:1]), format_func=run_label, key=f"{key}-{family}")
+
+
+def start_choices(sources: list[Run], current: str) -> dict[str, str]:
+    """What a new run may start from, as {init value: label}: nothing, the shipped pretrained
+    weights by name, the runs whose weights can be taken (and `current`, wherever it came from)."""
+    choices = {"": "nothing (random start)"}
+    found, _ = weights.cards()
+    choices |= {card.name: f"{card.name} (shipped: {card.model}, {card.image_size} px "
+                           f"{MODE_NAMES[card.mode]}, synthetic characters only)" for card in found}
+    choices |= {str(run.path): f"{run.name} ({run.model}, {MODE_NAMES[run.config.mode]})" for run in sources}
+    if current not in choices:
+        choices[current] = current
+    return choices
 
 
 def options_source(name: str | None) -> Run | None:
