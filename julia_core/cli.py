@@ -411,6 +411,8 @@ def _run_detached_trainer(args) -> int:
 
 def run_pretrain(args) -> int:
     from julia_core.runs.status import FINISHED
+    if args.detach and args.ship is not None:
+        raise JuliaError("--ship needs the run to end here: without --detach, or `weights ship RUN` once it has finished")
     from julia_core.training import weights
     from julia_core.training.config import make_config
     from julia_core.training.pretrain import pretraining_run_config

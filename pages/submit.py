@@ -49,7 +49,7 @@ def finals() -> None:
             continue
         try:
             with st.spinner(f"{plan.name}: checking its runs ..."):
-                state = final.advance(plan, runs_root())
+                state = final.advance(plan, runs_root(), wait=False)
         except EXPECTED_ERRORS as err:
             st.error(f"{plan.name}: {one_line(err)}")
             continue

@@ -213,7 +213,7 @@ def test_few_font_families_are_pointed_out(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(demo, "machine_fonts", lambda: [BUILTIN_FONT])
     with caplog.at_level("INFO", logger="julia_core.trainer"):
         pretrain.synthetic_set(2, 0)
-    assert "only 1 font families on this machine: scripts/install_fonts.sh" in caplog.text
+    assert "only 1 font families here: scripts/install_fonts.sh" in caplog.text
     assert "drew 124 synthetic characters in 1 font families" in caplog.text
 
 

@@ -7,6 +7,7 @@ import pytest
 from conftest import by_label, open_page, run_cli
 
 from julia_core.data.dataset import KaggleDataset
+from julia_core.errors import JuliaError, RunError
 from julia_core.predict.submission import validate_submission
 from julia_core.runs import final, launcher
 from julia_core.runs.status import FINISHED
@@ -26,9 +27,10 @@ def until_stage(plan, runs_root, stages, timeout=240):
 
 
 @pytest.mark.slow
-def test_the_final_stopped_in_the_middle_resumes_to_a_checked_csv(small_demo, tmp_path):
-    """`best` on the demo set: the validated run, then two refits, one stopped; the final stalls
-    and says so, `final --resume` takes it to the CSV."""
+def test_the_final_stopped_in_the_middle_resumes_to_a_checked_csv(small_demo, tmp_path, monkeypatch):
+    """`best` on the demo set: the validated run, then two refits, stopped; the final stalls and
+    says so, `final --resume` takes it to the CSV."""
+    monkeypatch.setenv("JULIA_MAX_RUNS", "1")  # the second refit waits in the queue until the stop
     runs_root = tmp_path / "runs"
     plan = final.FinalPlan("demo-final", "best", 2, str(small_demo), options=QUICK_FINAL)
     state = final.start(plan, runs_root)
@@ -57,7 +59,7 @@ def test_a_final_is_named_and_checked_before_anything_starts(small_demo, tmp_pat
                           (final.FinalPlan("ok", seeds=99, data=str(small_demo)), "seeds must be"),
                           (final.FinalPlan("ok", "nope", data=str(small_demo)), "unknown preset"),
                           (final.FinalPlan("ok", data=str(tmp_path / "nowhere")), "nowhere")):
-        with pytest.raises(Exception, match=message):
+        with pytest.raises(JuliaError, match=message):
             final.start(plan, runs_root)
     assert not any(runs_root.glob("2*"))
 
@@ -75,7 +77,7 @@ def test_a_damaged_plan_is_named_not_fatal(small_demo, tmp_path):
     assert plan is None and "broken.json" in problem and "\n" not in problem
     result = run_cli("final", "--list", "--runs", runs_root)
     assert result.returncode == 0 and "damaged:" in result.stdout
-    with pytest.raises(Exception, match="not a readable final plan"):
+    with pytest.raises(RunError, match="not a readable final plan"):
         final.load_plan(runs_root, "broken")
 
 
@@ -93,3 +95,26 @@ def test_submit_page_starts_a_final_and_lists_it(app_env, tmp_path, monkeypatch)
     for run in launcher.list_runs(runs_root):  # leave nothing training behind the test
         if run.active:
             launcher.stop(run.dir)
+
+
+def test_a_final_whose_runs_are_gone_stalls_instead_of_starting_over(small_demo, tmp_path):
+    """The plan names its runs once queued: a run deleted on Monitor is said, never queued again."""
+    runs_root = tmp_path / "runs"
+    plan = final.FinalPlan("gone", "fast", 2, str(small_demo), validated="20990101-000000-gone")
+    final._save(plan, runs_root)
+    state = final.advance(plan, runs_root)
+    assert state.stage == final.STALLED and "20990101-000000-gone" in state.message and "gone" in state.message
+    assert not any(runs_root.glob("2*"))
+
+
+@pytest.mark.parametrize("damage", ['[]', '{"name": "broken", "created": 5}', '{"name": "broken", "data": null}',
+                                    '{"name": "broken", "options": {"epochs": "many"}}', '{"name": "other"}'])
+def test_damaged_plans_are_one_line_on_the_submit_page_too(damage, app_env, tmp_path, monkeypatch):
+    runs_root = tmp_path / "runs"
+    (runs_root / final.FINALS).mkdir(parents=True)
+    (runs_root / final.FINALS / "broken.json").write_text(damage)
+    [(plan, problem)] = final.list_plans(runs_root)
+    assert plan is None and "broken.json" in problem and "\n" not in problem
+    monkeypatch.setenv("JULIA_RUNS", str(runs_root))
+    app = open_page("submit")
+    assert any("broken.json" in error.value for error in app.error)

@@ -12,7 +12,7 @@ from conftest import by_label, open_page, run_cli
 from julia_core.data.dataset import KaggleDataset
 from julia_core.synthetic.demo import Drawing, generate_demo
 from julia_core.training import weights
-from julia_core.training.config import PRESETS, TrainConfig, make_config
+from julia_core.training.config import PRESETS, ConfigError, TrainConfig, make_config
 from julia_core.training.loop import evaluate
 from julia_core.training.models import build_model
 from julia_core.training.tensors import run_images
@@ -111,12 +111,18 @@ def test_a_foreign_file_under_a_matching_card_is_one_line(registry):
     assert "unreadable" in message or "no state dict" in message
 
 
-def test_unknown_names_and_damaged_cards_are_one_line(registry):
+@pytest.mark.parametrize("damage", ["{not json", "[]", '{"name": 3}', "MODE", "SYNTHETIC", "MISSING"])
+def test_unknown_names_and_damaged_cards_are_one_line(registry, damage):
     with pytest.raises(weights.WeightsError, match="no such shipped weights"):
         weights.read_card("no-such-weights", registry)
-    weights.card_file(BEST_WEIGHTS, registry).write_text("{not json")
+    path = weights.card_file(BEST_WEIGHTS, registry)
+    card = json.loads(path.read_text())
+    edits = {"MODE": dict(card, mode="CMYK"), "SYNTHETIC": dict(card, synthetic="many"),
+             "MISSING": {k: v for k, v in card.items() if k != "sha256"}}
+    path.write_text(json.dumps(edits[damage]) if damage in edits else damage)
     found, problems = weights.cards(registry)
     assert BEST_WEIGHTS not in [card.name for card in found] and len(problems) == 1 and "\n" not in problems[0]
+    assert str(path) in problems[0]
 
 
 def test_best_on_the_demo_set_starts_from_the_shipped_weights_and_draws_nothing(small_demo, tmp_path, isolated_cache):
@@ -157,6 +163,8 @@ def test_a_pretraining_run_writes_weights_and_a_card_that_ship(tmp_path):
 def test_pretrain_and_weights_commands_say_what_is_wrong_in_one_line(tmp_path):
     for args, message in ((("pretrain", "--like", "fast", "--per-class", 9999, "--runs", tmp_path), "synthetic must be"),
                           (("pretrain", "--fonts", tmp_path / "none", "--runs", tmp_path), "no such font folder"),
+                          (("pretrain", "--fonts", tmp_path, "--runs", tmp_path), "holds no TrueType"),
+                          (("pretrain", "--detach", "--ship", "--runs", tmp_path), "--ship needs"),
                           (("weights", "ship", "nope", "--runs", tmp_path), "nope"),
                           (("weights", "check", "no-such-weights"), "no such shipped weights")):
         result = run_cli(*args)
@@ -178,3 +186,12 @@ def test_train_page_offers_the_shipped_weights_by_name(app_env):
     assert any(option.startswith(f"{BEST_WEIGHTS} (shipped") for option in start_from.options)
     by_label(app.selectbox, "Preset").set_value("fast").run()
     assert by_label(app.selectbox, "Start from").value == ""
+
+
+def test_a_pretraining_run_never_trains_on_a_data_set(small_demo):
+    """The card says synthetic characters only: a pre-training run whose data is not its own
+    synthetic set (a hand-edited config.json) is refused before it reads an image."""
+    from julia_core.training.pretrain import draw_synthetic_data
+    config = TrainConfig(data=str(small_demo), synthetic=3)
+    with pytest.raises(ConfigError, match="not the synthetic set of this pre-training run"):
+        draw_synthetic_data(config)

@@ -23,12 +23,12 @@ from julia_core.predict.ensemble import write_prediction
 from julia_core.runs import launcher, refit
 from julia_core.runs.listing import Run
 from julia_core.runs.status import FAILED, FINISHED, RUNNING, STOPPED
-from julia_core.training.config import make_config
+from julia_core.training.config import ConfigError, TrainConfig, make_config
 
 FINALS = "finals"  # under the runs folder: NAME.json (the plan), NAME.csv (the result)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")  # room for the refits' -refit-seedN
 
-VALIDATING, REFITTING, STALLED, DONE = "validating", "refitting", "stalled", "done"
+VALIDATING, REFITTING, STALLED, DONE, BUSY = "validating", "refitting", "stalled", "done", "busy"
 
 
 @dataclass
@@ -41,6 +41,8 @@ class FinalPlan:
     tta: bool = True
     options: dict = field(default_factory=dict)  # further training options (e.g. epochs) for the validated run
     created: str = ""
+    validated: str = ""                          # the validated run's folder, once queued
+    refits: list[str] = field(default_factory=list)  # its refits' folders, once queued
 
 
 @dataclass
@@ -83,9 +85,8 @@ def start(plan: FinalPlan, runs_root: Path) -> FinalState:
     path = plan_file(runs_root, plan.name)
     if path.exists():
         raise RunError(f"{path}: a final of that name exists; resume it, or choose another name")
-    path.parent.mkdir(parents=True, exist_ok=True)
     plan = dataclasses.replace(plan, created=plan.created or datetime.now().isoformat(timespec="seconds"))
-    write_text_atomic(path, json.dumps(asdict(plan), indent=2) + "\n")
+    _save(plan, runs_root)
     return advance(plan, runs_root)
 
 
@@ -97,14 +98,30 @@ def load_plan(runs_root: Path, name: str) -> FinalPlan:
     return _read_plan(path)
 
 
+PLAN_TYPES = {"name": str, "preset": str, "seeds": int, "data": str, "tta": bool, "options": dict, "created": str,
+              "validated": str, "refits": list}
+
+
 def _read_plan(path: Path) -> FinalPlan:
+    """A plan read and checked field by field; RunError naming the file and the field otherwise."""
     try:
         values = json.loads(path.read_text())
-        plan = FinalPlan(**values)
-    except (OSError, ValueError, TypeError) as err:
+    except (OSError, ValueError) as err:
         raise RunError(f"{path}: not a readable final plan ({str(err).splitlines()[0]})") from None
-    if plan.name != path.stem or not isinstance(plan.options, dict) or not isinstance(plan.seeds, int):
-        raise RunError(f"{path}: not a readable final plan (its fields do not fit)")
+    if not isinstance(values, dict) or set(values) - set(PLAN_TYPES) or "name" not in values:
+        raise RunError(f"{path}: not a final plan (an object with {', '.join(PLAN_TYPES)})")
+    for name, value in values.items():
+        kind = PLAN_TYPES[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) or \
+                (name == "refits" and not all(isinstance(item, str) for item in value)):
+            raise RunError(f"{path}: field {name!r} is {value!r}, which a final plan cannot hold")
+    plan = FinalPlan(**values)
+    if plan.name != path.stem:
+        raise RunError(f"{path}: names the final {plan.name!r}, not {path.stem!r}")
+    try:
+        TrainConfig.from_dict(plan.options, check_types=True)
+    except ConfigError as err:
+        raise RunError(f"{path}: options: {err}") from None
     return plan
 
 
@@ -120,32 +137,47 @@ def list_plans(runs_root: Path) -> list[tuple[FinalPlan | None, str]]:
     return sorted(found, key=lambda pair: pair[0].created if pair[0] else "", reverse=True)
 
 
-def advance(plan: FinalPlan, runs_root: Path, resume: bool = False) -> FinalState:
+def advance(plan: FinalPlan, runs_root: Path, resume: bool = False, wait: bool = True) -> FinalState:
     """Look at the final's runs and start what the next stage needs (with `resume`, stopped or
-    failed runs continue too); returns where it stands. One advance at a time per final."""
-    with _plan_lock(runs_root, plan.name):
-        return _advance(plan, Path(runs_root), resume)
+    failed runs continue too); returns where it stands. One advance at a time per final: without
+    `wait`, a final another process is advancing (writing its CSV takes a while) is said busy."""
+    with _plan_lock(runs_root, plan.name, wait) as locked:
+        if not locked:
+            return FinalState(plan, BUSY, "another window or command is advancing it (writing its CSV?)")
+        # the plan as it is now: another advance may have named its runs
+        return _advance(load_plan(runs_root, plan.name), Path(runs_root), resume)
 
 
 def _advance(plan: FinalPlan, runs_root: Path, resume: bool) -> FinalState:
-    runs = launcher.list_runs(runs_root)
-    validated = next((run for run in runs if run.config and run.config.name == plan.name and not run.is_refit), None)
-    if validated is None:
+    # The plan names its runs once they are queued: a final never queues them again, so a run
+    # deleted on Monitor stalls it instead of starting over behind the user's back.
+    by_name = {run.name: run for run in launcher.list_runs(runs_root)}
+    if not plan.validated:
         config = make_config(plan.preset, data=plan.data, name=plan.name, **plan.options)
         validated = launcher.read_run(launcher.launch(config, runs_root).path)
+        _save(dataclasses.replace(plan, validated=validated.name), runs_root)
         return FinalState(plan, VALIDATING, f"queued {validated.name}: the validated run, whose accuracy is "
                                             "the estimate", validated)
+    validated = by_name.get(plan.validated)
+    if validated is None:
+        return FinalState(plan, STALLED, f"{plan.validated}: its validated run is gone from {runs_root}; start a "
+                                         "new final")
     stalled = _stalled([validated], runs_root, resume)
     if stalled:
         return FinalState(plan, STALLED, stalled, validated)
     if validated.state != FINISHED:
         return FinalState(plan, VALIDATING, f"{validated.name}: {_progress(validated)}", validated)
-    refits = [run for run in runs if run.config and run.refit_of == validated.name]
-    if not refits:
-        for run_dir in refit.launch_refit(validated, runs_root, refit.RefitPlan(seeds=plan.seeds)):
-            refits.append(launcher.read_run(run_dir.path))
+    if not plan.refits:
+        refits = [launcher.read_run(run_dir.path)
+                   for run_dir in refit.launch_refit(validated, runs_root, refit.RefitPlan(seeds=plan.seeds))]
+        _save(dataclasses.replace(plan, refits=[run.name for run in refits]), runs_root)
         return FinalState(plan, REFITTING, f"queued {len(refits)} refit(s) of {validated.name} on every "
                                            "labelled image", validated, refits)
+    gone = [name for name in plan.refits if name not in by_name]
+    if gone:
+        return FinalState(plan, STALLED, f"{gone[0]}: a refit of this final is gone from {runs_root}; start a "
+                                         "new final", validated)
+    refits = [by_name[name] for name in plan.refits]
     stalled = _stalled(refits, runs_root, resume)
     if stalled:
         return FinalState(plan, STALLED, stalled, validated, refits)
@@ -161,6 +193,12 @@ def _advance(plan: FinalPlan, runs_root: Path, resume: bool) -> FinalState:
         staging.replace(csv)
     return FinalState(plan, DONE, f"{csv.name}: the ensemble of {len(refits)} refit(s)"
                                   f"{' with TTA' if plan.tta else ''}", validated, refits, csv)
+
+
+def _save(plan: FinalPlan, runs_root: Path) -> None:
+    path = plan_file(runs_root, plan.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(asdict(plan), indent=2) + "\n")
 
 
 def _stalled(runs: list[Run], runs_root: Path, resume: bool) -> str:
@@ -188,12 +226,17 @@ def _progress(run: Run) -> str:
 
 
 @contextmanager
-def _plan_lock(runs_root: Path, name: str):
+def _plan_lock(runs_root: Path, name: str, wait: bool):
+    """Yields whether this process holds the final's lock (always, when it may wait for it)."""
     path = Path(runs_root) / FINALS / f".{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from julia_core import settings
+from julia_core.data.label_file import read_labels
 from julia_core.files import write_atomic
 from julia_core.synthetic import demo  # through the module: tests stand in for the machine's fonts
 from julia_core.training import weights
@@ -33,7 +34,14 @@ FEW_FAMILIES = 20          # a stock system has 3-10 font families; varied lette
 
 def synthetic_fonts(folder: str = "") -> list[str]:
     """The fonts a synthetic set is drawn in: those under `folder`, or the machine's."""
-    return demo.available_fonts(folder) if folder else demo.machine_fonts()
+    if not folder:
+        return demo.machine_fonts()
+    if not Path(folder).expanduser().is_dir():
+        raise ConfigError(f"{folder}: no such font folder")
+    fonts = demo.available_fonts(folder)
+    if len(fonts) < 2:  # Pillow's built-in font alone
+        raise ConfigError(f"{folder}: holds no TrueType or OpenType font that draws all 62 characters")
+    return fonts
 
 
 def synthetic_root(per_class: int, seed: int, fonts: list[str]) -> Path:
@@ -46,22 +54,28 @@ def synthetic_set(per_class: int, seed: int, fonts_folder: str = "") -> Path | N
     None when a stop request ended the drawing."""
     fonts = synthetic_fonts(fonts_folder)  # new fonts on the machine: a new set
     root = synthetic_root(per_class, seed, fonts)
-    if not (root / "trainLabels.csv").is_file():
-        families = len(demo.font_families(tuple(fonts)))
-        if families < FEW_FAMILIES:
-            log.info("only %d font families on this machine: scripts/install_fonts.sh brings it to 69, worth "
-                     "0.2-0.7 points of validation accuracy (docs/EXPERIMENTS.md, sessions 6 and 8)", families)
-        started = time.perf_counter()
-        try:
-            demo.generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True,
-                               drawing=demo.Drawing(processes=True, fonts=tuple(fonts),
-                                                    should_stop=lambda: StopFlag.requested))
-        except demo.DrawingStopped as stopped:
-            log.info("drawing the synthetic set: %s", stopped)
-            return None
-        log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * 62, families,
-                 settings.portable_path(root), time.perf_counter() - started)  # a shared log: no home path
-    return root
+    return root if _draw_set(root, per_class, seed, fonts) else None
+
+
+def _draw_set(root: Path, per_class: int, seed: int, fonts: list[str], on_progress=None) -> bool:
+    """The set drawn into `root` unless it is there; False when a stop request ended the drawing."""
+    if (root / "trainLabels.csv").is_file():
+        return True
+    families = len(demo.font_families(tuple(fonts)))
+    if families < FEW_FAMILIES:
+        log.info("only %d font families here: scripts/install_fonts.sh brings a machine to 69, worth 0.2-0.7 "
+                 "points of validation accuracy (docs/EXPERIMENTS.md, sessions 6 and 8)", families)
+    started = time.perf_counter()
+    try:
+        demo.generate_demo(root, per_class, 0, seed + SYNTHETIC_SEED_OFFSET, force=True,
+                           drawing=demo.Drawing(processes=True, fonts=tuple(fonts), progress=on_progress,
+                                                should_stop=lambda: StopFlag.requested))
+    except demo.DrawingStopped as stopped:
+        log.info("drawing the synthetic set: %s", stopped)
+        return False
+    log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * 62, families,
+             settings.portable_path(root), time.perf_counter() - started)  # a shared log: no home path
+    return True
 
 
 # Pre-training takes the `fast` preset's optimisation (AdamW 3e-3, one-cycle, batch 128, augment
@@ -154,25 +168,21 @@ def pretraining_run_config(like: TrainConfig, per_class: int, epochs: int, fonts
 
 def draw_synthetic_data(config: TrainConfig, on_progress=None) -> bool:
     """A pre-training run's set drawn into its `data` folder when not there yet; False when a stop
-    request ended the drawing."""
+    request ended the drawing. The folder must be the one this run's recipe and fonts name in the
+    cache, and hold that many synthetic characters and no test split: never a data set, for the
+    weights' card says they saw synthetic characters only."""
     root = Path(config.data).expanduser()
-    if not root.name.startswith(f"{config.synthetic}-per-class-seed{config.seed}-fonts-"):
-        # never a data set: the weights' card says they saw synthetic characters only
-        raise ConfigError(f"{root}: a pre-training run's data must be its own synthetic set (`pretrain` makes "
-                          "such a run), not a data set")
-    if (root / "trainLabels.csv").is_file():
-        return True
     fonts = synthetic_fonts(config.fonts)
-    started = time.perf_counter()
-    try:
-        demo.generate_demo(root, config.synthetic, 0, config.seed + SYNTHETIC_SEED_OFFSET, force=True,
-                           drawing=demo.Drawing(processes=True, fonts=tuple(fonts), progress=on_progress,
-                                                should_stop=lambda: StopFlag.requested))
-    except demo.DrawingStopped as stopped:
-        log.info("drawing the synthetic set: %s", stopped)
+    expected = synthetic_root(config.synthetic, config.seed, fonts)
+    if root.resolve() != expected.resolve():
+        raise ConfigError(f"{root}: not the synthetic set of this pre-training run and these fonts ({expected.name}"
+                          " in the cache); its fonts changed since it was queued, or its config was edited")
+    if not _draw_set(root, config.synthetic, config.seed, fonts, on_progress):
         return False
-    log.info("drew %d synthetic characters in %d font families in %.0f s", config.synthetic * 62,
-             len(demo.font_families(tuple(fonts))), time.perf_counter() - started)
+    labels = read_labels(root / "trainLabels.csv")
+    if len(labels) != config.synthetic * 62 or (root / "test").exists() or (root / "testResized").exists():
+        raise ConfigError(f"{root}: not the set this run drew ({len(labels)} labelled images where it drew "
+                          f"{config.synthetic * 62}, or a test split): delete the folder and resume")
     return True
 
 
@@ -223,6 +233,7 @@ def export_pretrained(model, config: TrainConfig, run_folder: Path) -> weights.W
                          channels_last=config.channels_last),
         check_accuracy=round(check_accuracy(model, config, fonts), 4), sha256="", bytes=0,
         torch=torch.__version__.split("+")[0], command=pretrain_command(config), run=run_folder.name,
+        kaggle_images_seen=0,  # draw_synthetic_data checked that the run's data is its own synthetic set
         notes=[f"synthetic check set: {weights.CHECK_PER_CLASS} characters per class drawn by the demo generator "
                f"with seed {weights.CHECK_SEED} in the same fonts"])
     return weights.write_weights(model.state_dict(), card, run_folder, stem=weights.RUN_STEM)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -99,13 +99,32 @@ def read_card(name: str, folder: Path | None = None) -> WeightsCard:
     return card
 
 
+CARD_TYPES = {"name": str, "model": str, "image_size": int, "mode": str, "normalize": str, "storage": str,
+              "synthetic": dict, "pretraining": dict, "check_accuracy": (int, float), "sha256": str, "bytes": int,
+              "torch": str, "command": str, "run": str, "kaggle_images_seen": int, "notes": list}
+
+
 def parse_card(path: Path) -> WeightsCard:
+    """A card read and checked field by field; WeightsError naming the file and the field otherwise."""
     try:
         values = json.loads(path.read_text())
-        known = {f.name for f in fields(WeightsCard)}
-        return WeightsCard(**{key: value for key, value in values.items() if key in known})
-    except (OSError, ValueError, TypeError) as err:
+    except (OSError, ValueError) as err:
         raise WeightsError(f"{path}: not a readable weights card ({str(err).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise WeightsError(f"{path}: not a readable weights card (not a JSON object)")
+    for name, kind in CARD_TYPES.items():
+        if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool)):
+            raise WeightsError(f"{path}: field {name!r} is {values[name]!r}, not the {_kind_name(kind)} a card holds")
+    missing = [name for name in CARD_TYPES if name not in values and name not in ("kaggle_images_seen", "notes")]
+    if missing:
+        raise WeightsError(f"{path}: not a weights card (no {', '.join(missing)})")
+    if values["mode"] not in ("L", "RGB") or values["storage"] not in ("float16", "float32", "bfloat16"):
+        raise WeightsError(f"{path}: mode {values['mode']!r} or storage {values['storage']!r} is not one a card may hold")
+    return WeightsCard(**{name: values[name] for name in CARD_TYPES if name in values})
+
+
+def _kind_name(kind) -> str:
+    return {str: "text", int: "whole number", dict: "object", list: "list"}.get(kind, "number")
 
 
 def cards(folder: Path | None = None) -> tuple[list[WeightsCard], list[str]]:
@@ -139,10 +158,11 @@ def load_weights(name: str, model_name: str, mode: str, map_location="cpu",
                            f"{model_name} on {_colour(mode)} images")
     path = weights_file(name, folder)
     if not path.is_file():
-        raise WeightsError(f"{path}: missing (its card is there; rebuild it: {card.command})")
+        raise WeightsError(f"{path}: missing (its card is there); restore it with git checkout -- {path.name} in "
+                           f"{folder}, or rebuild it: {card.command} --ship {name}")
     if sha256_of(path) != card.sha256:
-        raise WeightsError(f"{path}: its sha256 does not match its card's (damaged or replaced); "
-                           f"restore it from the repository or rebuild it: {card.command}")
+        raise WeightsError(f"{path}: its sha256 does not match its card's (damaged or replaced); restore it with "
+                           f"git checkout -- {path.name} in {folder}, or rebuild it: {card.command} --ship {name}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # the checksum matched a file torch cannot read: a card made for another file
@@ -183,7 +203,7 @@ def ship(run_folder: Path, name: str | None = None, folder: Path | None = None) 
         raise WeightsError(f"{run_folder}: has no {source_card.name} (a `pretrain` run writes it when it finishes)")
     card = parse_card(source_card)
     name = name or card.name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) or name.endswith((".pt", ".json")):
         raise WeightsError(f"weights name {name!r} may hold only {NAME_PATTERN}")
     source = weights_file(RUN_STEM, run_folder)
     if not source.is_file() or sha256_of(source) != card.sha256:
