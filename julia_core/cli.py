@@ -506,16 +506,21 @@ def run_final(args) -> int:
 
 
 def _follow_final(state, runs_root: Path, every: float = 5.0) -> int:
-    """Advance the final until it is done or stalls, saying each change; Ctrl-C leaves its runs going."""
+    """Advance the final until it is done or stalls, saying each new stage and each refit finished
+    (Train and Monitor show the epochs); Ctrl-C leaves its runs going."""
     from julia_core.runs import final
-    said = state.message
+    from julia_core.runs.status import FINISHED
+
+    def milestone(state) -> tuple:
+        return state.stage, sum(run.state == FINISHED for run in state.refits)
+    said = milestone(state)
     try:
         while state.stage not in (final.DONE, final.STALLED):
             time.sleep(every)
             state = final.advance(state.plan, runs_root)
-            if state.message != said:
+            if milestone(state) != said:
                 print(f"{state.plan.name}: {state.stage}: {state.message}", flush=True)
-                said = state.message
+                said = milestone(state)
     except KeyboardInterrupt:
         print(f"the runs go on; python -m julia_core final --resume {state.plan.name} follows them again",
               file=sys.stderr)
