@@ -20,6 +20,7 @@ from julia_core.data.images import SIZES
 # Config fields `train` takes no option for: --preset is its own, a refit and a sweep's trial are
 # made by --refit and `sweep`, a pre-training run by `pretrain`.
 NOT_TRAIN_OPTIONS = ("preset", "refit_of", "sweep", "trial", "synthetic", "fonts")
+CLI_MODES = {"grey": "L", "rgb": "RGB", None: None}  # --mode as typed, as a config holds it (None: unset)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -311,7 +312,7 @@ def run_info(args) -> int:
 def run_resize(args) -> int:
     from julia_core.data.export import export_folder_name, write_bmp_folder
     dataset = KaggleDataset(_data_dir(args))
-    mode = "L" if args.mode == "grey" else "RGB"
+    mode = CLI_MODES[args.mode]
     splits = [s for s in SPLITS if dataset.sources(s)] if args.split == "all" else [args.split]
     for split in splits:
         source = args.source or dataset.default_source(split)
@@ -416,9 +417,8 @@ def run_pretrain(args) -> int:
     from julia_core.training import weights
     from julia_core.training.config import make_config
     from julia_core.training.pretrain import pretraining_run_config
-    mode = {"grey": "L", "rgb": "RGB", None: None}[args.mode]
     like = make_config(args.like, init="", pretrain=0, seed=args.seed, model=args.model, image_size=args.image_size,
-                       mode=mode, normalize=args.normalize, device=args.device)
+                       mode=CLI_MODES[args.mode], normalize=args.normalize, device=args.device)
     name = args.name or f"pretrain-{like.model}-{like.image_size}"
     fonts = settings.portable_path(args.fonts.expanduser().resolve()) if args.fonts else ""
     config = pretraining_run_config(dataclasses.replace(like, name=name), args.per_class, args.epochs, fonts)
@@ -537,8 +537,7 @@ def _train_config(args):
     from julia_core.training.config import TrainConfig, make_config
     names = {f.name for f in dataclasses.fields(TrainConfig)} - set(NOT_TRAIN_OPTIONS)
     overrides = {name: getattr(args, name) for name in names}
-    if overrides["mode"]:
-        overrides["mode"] = "L" if overrides["mode"] == "grey" else "RGB"
+    overrides["mode"] = CLI_MODES[overrides["mode"]]
     overrides["data"] = str(overrides["data"] or settings.data_dir())
     return make_config(args.preset, **overrides)
 

@@ -1,6 +1,8 @@
-"""One way to write a file so that a reader never sees half of it."""
+"""One way to write a file so that a reader never sees half of it, and one lock file to take turns."""
+import fcntl
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -68,3 +70,21 @@ def _sync_folder(folder: Path) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda file: file.write(text.encode()))
+
+
+@contextmanager
+def file_lock(path: Path, wait: bool = True):
+    """An exclusive flock on `path` (made, with its folder, when missing) for the block; yields
+    whether this process holds it (always, when it may wait)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

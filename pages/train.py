@@ -9,7 +9,7 @@ from julia_core.data.dataset import SOURCE_NAMES, SOURCES
 from julia_core.data.images import MODE_NAMES, MODES, SIZES
 from julia_core.training.models import MODELS
 from julia_core.views.ui import (all_runs, data_dir, device_summary, ended_text, epoch_text, forget_runs, live_every,
-                                options_source, page, progress_text, runs_root, start_choices)
+                                options_source, page, progress_text, runs_root, source_labels, start_choices)
 
 page("Train")
 st.caption(f"Data set `{data_dir()}` · runs into `{runs_root()}` · {device_summary()}")
@@ -39,7 +39,7 @@ def option_form(defaults: TrainConfig, key: str) -> dict:
     """Every training option, starting from the preset's values; returns them as a dict."""
     d = defaults
     sources = weight_sources(all_runs())
-    labels = {str(r.path): f"{r.name} ({r.model}, {MODE_NAMES[r.config.mode]})" for r in sources}  # teachers
+    labels = source_labels(sources)  # the pseudo-label teachers'
     starts = start_choices(sources, d.init)
     sizes = sorted({*SIZES, d.image_size})  # a run copied from a sweep may have searched another size
     a, b, c = st.columns(3)

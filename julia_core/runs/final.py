@@ -8,17 +8,15 @@ the next stage needs and says where the final stands, so anyone may call it at a
 CLI's loop, the Submit page on each refresh, a second machine), after a crash or a stop too.
 """
 import dataclasses
-import fcntl
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from julia_core.data.dataset import KaggleDataset
 from julia_core.errors import RunError
-from julia_core.files import write_text_atomic
+from julia_core.files import file_lock, write_text_atomic
 from julia_core.predict.ensemble import write_prediction
 from julia_core.runs import launcher, refit
 from julia_core.runs.listing import Run
@@ -141,7 +139,7 @@ def advance(plan: FinalPlan, runs_root: Path, resume: bool = False, wait: bool =
     """Look at the final's runs and start what the next stage needs (with `resume`, stopped or
     failed runs continue too); returns where it stands. One advance at a time per final: without
     `wait`, a final another process is advancing (writing its CSV takes a while) is said busy."""
-    with _plan_lock(runs_root, plan.name, wait) as locked:
+    with file_lock(Path(runs_root) / FINALS / f".{plan.name}.lock", wait) as locked:
         if not locked:
             return FinalState(plan, BUSY, "another window or command is advancing it (writing its CSV?)")
         # the plan as it is now: another advance may have named its runs
@@ -223,20 +221,3 @@ def _progress(run: Run) -> str:
     if status.phase:
         return f"{run.state}, {status.phase}"
     return f"{run.state}, epoch {status.epoch}/{status.epochs}"
-
-
-@contextmanager
-def _plan_lock(runs_root: Path, name: str, wait: bool):
-    """Yields whether this process holds the final's lock (always, when it may wait for it)."""
-    path = Path(runs_root) / FINALS / f".{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,7 +9,6 @@ trainer killed without a word (kill -9, the OOM killer, a reboot) holds the queu
 somebody next looks.
 """
 import dataclasses
-import fcntl
 import os
 import signal
 import socket
@@ -28,6 +27,7 @@ from julia_core import settings
 from julia_core.data.dataset import KaggleDataset, folder_name
 from julia_core.predict.pseudo_labels import check_teachers, teacher_refs
 from julia_core.errors import RunError
+from julia_core.files import file_lock
 from julia_core.runs import store
 from julia_core.runs.listing import Run, load_run, scan
 from julia_core.runs.status import FAILED, QUEUED, RESUMABLE, RUNNING, STOPPED, Status, new_status, now
@@ -36,6 +36,7 @@ from julia_core.training.config import TrainConfig, validate
 from julia_core.training import weights
 from julia_core.training.device import check_gpu_count
 from julia_core.training.models import build_model
+from julia_core.training.pretrain import synthetic_fonts
 
 
 def max_concurrent() -> int:
@@ -140,9 +141,8 @@ def prepare_run(config: TrainConfig, runs_root: Path, claim: bool = False) -> Ru
     in this process (a foreground run, which no listing may start a second time). The data set
     and the device are checked first, so a bad choice is an error now, not a failed run later."""
     validate(config)
-    if config.synthetic:  # a pre-training run draws its set when it starts
-        if config.fonts and not Path(config.fonts).expanduser().is_dir():
-            raise RunError(f"{config.fonts}: no such font folder")
+    if config.synthetic:  # a pre-training run draws its set when it starts: its fonts must be there
+        synthetic_fonts(config.fonts)
     else:
         dataset = KaggleDataset(Path(config.data).expanduser())
         if config.source not in dataset.sources("train"):
@@ -194,13 +194,8 @@ def launch(config: TrainConfig, runs_root: Path) -> RunDir:
 
 @contextmanager
 def _queue_lock(runs_root: Path):
-    Path(runs_root).mkdir(parents=True, exist_ok=True)
-    with open(Path(runs_root) / ".queue.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(Path(runs_root) / ".queue.lock"):
+        yield
 
 
 def schedule(runs_root: Path) -> list[RunDir]:

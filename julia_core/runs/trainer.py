@@ -26,6 +26,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
+from julia_core.data.classes import NUM_CLASSES
 from julia_core.errors import JuliaError
 from julia_core.predict.inference import predict_as_trained
 from julia_core.predict.pseudo_labels import add_pseudo_labelled
@@ -318,7 +319,7 @@ def draw_synthetic(config: TrainConfig, claim: Claim | None) -> bool:
     """A pre-training run's synthetic set, drawn at its start (the status shows how far); False
     when a stop request ended the drawing."""
     show = claim.update if claim else no_op
-    total = config.synthetic * 62
+    total = config.synthetic * NUM_CLASSES
 
     def on_progress(done: int, _total: int) -> None:
         if done % 4096 < 64 or done == total:  # a status write every 64 chunks, not every chunk

@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 
 from julia_core import settings
+from julia_core.data.classes import NUM_CLASSES
 from julia_core.data.label_file import read_labels
 from julia_core.files import write_atomic
 from julia_core.synthetic import demo  # through the module: tests stand in for the machine's fonts
 from julia_core.training import weights
-from julia_core.training.config import ConfigError, TrainConfig
+from julia_core.training.config import PRESETS, ConfigError, TrainConfig
 from julia_core.training.tensors import load_data
 from julia_core.training.device import computes_in_bf16
 from julia_core.training.loop import TrainState, evaluate, train_one_epoch
@@ -73,7 +74,7 @@ def _draw_set(root: Path, per_class: int, seed: int, fonts: list[str], on_progre
     except demo.DrawingStopped as stopped:
         log.info("drawing the synthetic set: %s", stopped)
         return False
-    log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * 62, families,
+    log.info("drew %d synthetic characters in %d font families into %s in %.0f s", per_class * NUM_CLASSES, families,
              settings.portable_path(root), time.perf_counter() - started)  # a shared log: no home path
     return True
 
@@ -180,9 +181,9 @@ def draw_synthetic_data(config: TrainConfig, on_progress=None) -> bool:
     if not _draw_set(root, config.synthetic, config.seed, fonts, on_progress):
         return False
     labels = read_labels(root / "trainLabels.csv")
-    if len(labels) != config.synthetic * 62 or (root / "test").exists() or (root / "testResized").exists():
+    if len(labels) != config.synthetic * NUM_CLASSES or (root / "test").exists() or (root / "testResized").exists():
         raise ConfigError(f"{root}: not the set this run drew ({len(labels)} labelled images where it drew "
-                          f"{config.synthetic * 62}, or a test split): delete the folder and resume")
+                          f"{config.synthetic * NUM_CLASSES}, or a test split): delete the folder and resume")
     return True
 
 
@@ -191,7 +192,6 @@ def pretrain_command(config: TrainConfig) -> str:
     like = config.preset or "fast"
     parts = ["python -m julia_core pretrain", f"--like {like}", f"--per-class {config.synthetic}",
              f"--epochs {config.epochs}", f"--seed {config.seed}"]
-    from julia_core.training.config import PRESETS
     shape = PRESETS.get(like, {})
     for option in ("model", "image_size", "mode", "normalize"):
         if shape.get(option, getattr(TrainConfig, option)) != getattr(config, option):

@@ -12,19 +12,19 @@ only after its checksum matches the card; a missing, damaged or foreign file is 
 """
 import hashlib
 import json
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from julia_core.data.images import MODE_NAMES
 from julia_core.errors import JuliaError
 from julia_core.files import write_atomic, write_text_atomic
+from julia_core.training.config import NAME_PATTERN
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024  # all shipped weights together (the repository's rule)
-NAME_PATTERN = "letters, digits, '.', '_' and '-'"
 CHECK_SEED = 20261208      # the synthetic check set: the demo generator with this seed ...
 CHECK_PER_CLASS = 20       # ... and this many characters per class (1,240 images)
 
@@ -58,8 +58,7 @@ class WeightsCard:
         return 1 if self.mode == "L" else 3
 
     def describe(self) -> str:
-        colour = "grey" if self.mode == "L" else "colour"
-        return (f"{self.name}: {self.model} at {self.image_size} px {colour}, pre-trained on "
+        return (f"{self.name}: {self.model} at {self.image_size} px {MODE_NAMES[self.mode]}, pre-trained on "
                 f"{self.synthetic.get('per_class', '?')} synthetic characters per class in "
                 f"{len(self.synthetic.get('font_families', []))} font families for "
                 f"{self.pretraining.get('epochs', '?')} epochs; synthetic check {self.check_accuracy:.3f}")
@@ -83,7 +82,6 @@ def shipped_names(folder: Path | None = None) -> list[str]:
 
 def is_shipped_name(ref: str, folder: Path | None = None) -> bool:
     """Whether `init` names shipped weights rather than a run folder or a file."""
-    folder = folder or WEIGHTS_DIR
     return bool(ref) and "/" not in ref and not ref.endswith(".pt") and card_file(ref, folder).is_file()
 
 
@@ -129,7 +127,6 @@ def _kind_name(kind) -> str:
 
 def cards(folder: Path | None = None) -> tuple[list[WeightsCard], list[str]]:
     """The readable cards here, and one line for each that is not."""
-    folder = folder or WEIGHTS_DIR
     found, problems = [], []
     for name in shipped_names(folder):
         try:
@@ -154,8 +151,8 @@ def load_weights(name: str, model_name: str, mode: str, map_location="cpu",
     folder = folder or WEIGHTS_DIR
     card = read_card(name, folder)
     if card.model != model_name or card.mode != mode:
-        raise WeightsError(f"{name}: made for {card.model} on {_colour(card.mode)} images, this run trains "
-                           f"{model_name} on {_colour(mode)} images")
+        raise WeightsError(f"{name}: made for {card.model} on {MODE_NAMES[card.mode]} images, this run trains "
+                           f"{model_name} on {MODE_NAMES.get(mode, mode)} images")
     path = weights_file(name, folder)
     if not path.is_file():
         raise WeightsError(f"{path}: missing (its card is there); restore it with git checkout -- {path.name} in "
@@ -172,10 +169,6 @@ def load_weights(name: str, model_name: str, mode: str, map_location="cpu",
     return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
 
 
-def _colour(mode: str) -> str:
-    return "grey" if mode == "L" else "colour"
-
-
 def write_weights(state: dict, card: WeightsCard, folder: Path, stem: str | None = None) -> WeightsCard:
     """STEM.pt (floating tensors in card.storage) and STEM.json (STEM: the card's name) with the
     file's size and sha256; returns the card as written."""
@@ -187,8 +180,12 @@ def write_weights(state: dict, card: WeightsCard, folder: Path, stem: str | None
     path = weights_file(stem, folder)
     write_atomic(path, lambda file: torch.save(stored, file))
     card.sha256, card.bytes = sha256_of(path), path.stat().st_size
-    write_text_atomic(card_file(stem, folder), json.dumps(asdict(card), indent=2) + "\n")
+    _write_card(card, card_file(stem, folder))
     return card
+
+
+def _write_card(card: WeightsCard, path: Path) -> None:
+    write_text_atomic(path, json.dumps(asdict(card), indent=2) + "\n")
 
 
 RUN_STEM = "weights"  # a pre-training run's weights.pt and weights.json
@@ -203,8 +200,8 @@ def ship(run_folder: Path, name: str | None = None, folder: Path | None = None) 
         raise WeightsError(f"{run_folder}: has no {source_card.name} (a `pretrain` run writes it when it finishes)")
     card = parse_card(source_card)
     name = name or card.name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) or name.endswith((".pt", ".json")):
-        raise WeightsError(f"weights name {name!r} may hold only {NAME_PATTERN}")
+    if not NAME_PATTERN.match(name) or name.endswith((".pt", ".json")):
+        raise WeightsError(f"weights name {name!r} may hold only letters, digits, '.', '_' and '-' (at most 64)")
     source = weights_file(RUN_STEM, run_folder)
     if not source.is_file() or sha256_of(source) != card.sha256:
         raise WeightsError(f"{source}: missing, or not the file its card describes")
@@ -216,5 +213,5 @@ def ship(run_folder: Path, name: str | None = None, folder: Path | None = None) 
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, weights_file(name, folder))
     card.name = name
-    write_text_atomic(card_file(name, folder), json.dumps(asdict(card), indent=2) + "\n")
+    _write_card(card, card_file(name, folder))
     return card

@@ -252,6 +252,11 @@ def choose_ensemble(key: str) -> list[Run]:
                           default=families.get(family, finished[:1]), format_func=run_label, key=f"{key}-{family}")
 
 
+def source_labels(sources: list[Run]) -> dict[str, str]:
+    """{run folder: label} of runs whose weights another run can take (to start from, to teach)."""
+    return {str(run.path): f"{run.name} ({run.model}, {MODE_NAMES[run.config.mode]})" for run in sources}
+
+
 def start_choices(sources: list[Run], current: str) -> dict[str, str]:
     """What a new run may start from, as {init value: label}: nothing, the shipped pretrained
     weights by name, the runs whose weights can be taken (and `current`, wherever it came from)."""
@@ -259,7 +264,7 @@ def start_choices(sources: list[Run], current: str) -> dict[str, str]:
     found, _ = weights.cards()
     choices |= {card.name: f"{card.name} (shipped: {card.model}, {card.image_size} px "
                            f"{MODE_NAMES[card.mode]}, synthetic characters only)" for card in found}
-    choices |= {str(run.path): f"{run.name} ({run.model}, {MODE_NAMES[run.config.mode]})" for run in sources}
+    choices |= source_labels(sources)
     if current not in choices:
         choices[current] = current
     return choices
